@@ -1,0 +1,92 @@
+// Package source finds the files of a mydumper/Dumpling dump, splits them into
+// shards and reads their rows (CSV and SQL INSERT statements).
+package source
+
+import "fmt"
+
+// Format is the encoding of a data file.
+type Format string
+
+const (
+	FormatCSV Format = "csv"
+	FormatSQL Format = "sql"
+)
+
+// Compression of a data file. Compressed files are never split.
+type Compression string
+
+const (
+	CompressionNone Compression = ""
+	CompressionGzip Compression = "gzip"
+	CompressionZstd Compression = "zstd"
+)
+
+// CSVConfig mirrors TiDB Lightning's [mydumper.csv] section.
+type CSVConfig struct {
+	Separator       string `json:"separator" mapstructure:"separator"`               // field separator, default ","
+	Delimiter       string `json:"delimiter" mapstructure:"delimiter"`               // quote character, default `"`; empty: no quoting
+	Terminator      string `json:"terminator" mapstructure:"terminator"`             // line terminator; empty: "\n" or "\r\n"
+	Header          bool   `json:"header" mapstructure:"header"`                     // the first line holds column names
+	Null            string `json:"null" mapstructure:"null"`                         // the text that means NULL, default `\N`
+	BackslashEscape bool   `json:"backslash-escape" mapstructure:"backslash-escape"` // `\` escapes the next character
+	// StrictFormat promises that no quoted field holds a line terminator, so
+	// large files can be split by seeking instead of scanning them whole.
+	StrictFormat bool `json:"strict-format" mapstructure:"strict-format"`
+}
+
+// DefaultCSV is the mydumper default dialect.
+func DefaultCSV() CSVConfig {
+	return CSVConfig{Separator: ",", Delimiter: `"`, Header: true, Null: `\N`, BackslashEscape: true}
+}
+
+// Value is one field. Data holds the decoded bytes: quotes and escapes
+// removed, a hex literal turned into its bytes, a number as its text.
+type Value struct {
+	Null bool
+	Data []byte
+}
+
+// Row is one record of a data file.
+type Row struct {
+	Values []Value
+	Line   int64 // 1-based line of the file where the row starts
+	End    int64 // byte offset in the (uncompressed) file just past the row: a resume point
+	// NextLine is the line number at End, so a reader resumed at End counts on.
+	NextLine int64
+}
+
+// Reader reads the rows of one chunk.
+type Reader interface {
+	// Columns names the columns of the last row returned (a CSV header or an
+	// INSERT column list), or nil when rows are positional.
+	Columns() []string
+	// Next returns the next row, or io.EOF after the last row of the chunk.
+	// The row and its slices are valid only until the next call.
+	Next() (Row, error)
+	Close() error
+}
+
+// Chunk is the byte range of a data file that one shard reads. Start is the
+// offset of the first row of the chunk; End is the offset just past its last
+// row (-1: to the end of the file). Boundaries always fall on row starts, so
+// every row belongs to exactly one chunk.
+type Chunk struct {
+	Path        string      `json:"path"`
+	Format      Format      `json:"format"`
+	Compression Compression `json:"compression,omitempty"`
+	Start       int64       `json:"start"`
+	End         int64       `json:"end"`
+	StartLine   int64       `json:"start_line"` // line number at Start (1 for the file start)
+}
+
+// ParseError says which row of which file could not be read, and why.
+type ParseError struct {
+	File   string
+	Line   int64
+	Offset int64
+	Reason string
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("%s:%d: %s (byte offset %d)", e.File, e.Line, e.Reason, e.Offset)
+}

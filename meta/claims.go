@@ -1,0 +1,108 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ClaimShard takes a shard for node on its lease, if nobody owns, finished or
+// failed it. The returned epoch is the revision of the claim: a fencing token
+// that only grows, carried into the database checkpoint.
+func ClaimShard(ctx context.Context, cli *clientv3.Client, job Job, id, node string, lease clientv3.LeaseID) (epoch int64, ok bool, err error) {
+	resp, err := cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(job.Claim(id)), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(job.Done(id)), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(job.Failed(id)), "=", 0),
+	).Then(
+		clientv3.OpPut(job.Claim(id), Encode(Claim{Node: node, At: time.Now().UTC()}), clientv3.WithLease(lease)),
+	).Commit()
+	if err != nil {
+		return 0, false, fmt.Errorf("claim shard %s: %w", id, err)
+	}
+	return resp.Header.Revision, resp.Succeeded, nil
+}
+
+// ownClaim holds while the claim key is still the one this owner wrote.
+func ownClaim(job Job, id string, epoch int64) clientv3.Cmp {
+	return clientv3.Compare(clientv3.ModRevision(job.Claim(id)), "=", epoch)
+}
+
+// CompleteShard records a finished shard and releases its claim, if the claim is
+// still ours. When it is not, the shard's new owner finds the finished
+// checkpoint in the database and writes the record itself.
+func CompleteShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, d Done) (bool, error) {
+	resp, err := cli.Txn(ctx).If(ownClaim(job, id, epoch)).Then(
+		clientv3.OpPut(job.Done(id), Encode(d)),
+		clientv3.OpDelete(job.Claim(id)),
+		clientv3.OpDelete(job.Progress(id)),
+	).Commit()
+	if err != nil {
+		return false, fmt.Errorf("complete shard %s: %w", id, err)
+	}
+	return resp.Succeeded, nil
+}
+
+// FailShard records a shard that stopped for good, and releases its claim.
+func FailShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, f Failed) (bool, error) {
+	resp, err := cli.Txn(ctx).If(ownClaim(job, id, epoch)).Then(
+		clientv3.OpPut(job.Failed(id), Encode(f)),
+		clientv3.OpDelete(job.Claim(id)),
+	).Commit()
+	if err != nil {
+		return false, fmt.Errorf("fail shard %s: %w", id, err)
+	}
+	return resp.Succeeded, nil
+}
+
+// ReleaseShard gives an unfinished shard back to the pool.
+func ReleaseShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64) error {
+	_, err := cli.Txn(ctx).If(ownClaim(job, id, epoch)).Then(clientv3.OpDelete(job.Claim(id))).Commit()
+	if err != nil {
+		return fmt.Errorf("release shard %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReadBarrier returns the barrier, or nil if the job has not finished, and
+// the revision the read saw.
+func ReadBarrier(ctx context.Context, cli *clientv3.Client, job Job) (*Barrier, int64, error) {
+	resp, err := cli.Get(ctx, job.Barrier())
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", job.Barrier(), err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, resp.Header.Revision, nil
+	}
+	var b Barrier
+	if err := Decode(job.Barrier(), resp.Kvs[0].Value, &b); err != nil {
+		return nil, 0, err
+	}
+	return &b, resp.Header.Revision, nil
+}
+
+// WaitBarrier blocks until the barrier exists.
+func WaitBarrier(ctx context.Context, cli *clientv3.Client, job Job) (Barrier, error) {
+	for {
+		b, rev, err := ReadBarrier(ctx, cli, job)
+		if err != nil {
+			return Barrier{}, err
+		}
+		if b != nil {
+			return *b, nil
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		wch := cli.Watch(wctx, job.Barrier(), clientv3.WithRev(rev+1))
+		for resp := range wch {
+			if resp.Err() != nil || len(resp.Events) > 0 {
+				break
+			}
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return Barrier{}, ctx.Err()
+		}
+	}
+}
