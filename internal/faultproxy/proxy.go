@@ -1,0 +1,116 @@
+// Package faultproxy is a TCP proxy a test controls: it forwards loopback
+// connections to a target until told to cut them, which is how tests cut a
+// storm node off from etcd or from the database while the rest runs on.
+package faultproxy
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// Proxy forwards connections from Addr to a target.
+type Proxy struct {
+	ln     net.Listener
+	target string
+
+	mu      sync.Mutex
+	blocked bool
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
+}
+
+// Start listens on a free loopback port.
+func Start(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+// Addr is host:port of the proxy.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Block cuts every open connection and drops new ones until Heal: to the
+// client it looks like a network partition.
+func (p *Proxy) Block() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.blocked = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Heal lets connections through again.
+func (p *Proxy) Heal() {
+	p.mu.Lock()
+	p.blocked = false
+	p.mu.Unlock()
+}
+
+// Close stops the proxy and cuts everything.
+func (p *Proxy) Close() error {
+	err := p.ln.Close()
+	p.Block()
+	p.wg.Wait()
+	return err
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.blocked {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns[c] = struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go p.forward(c)
+	}
+}
+
+func (p *Proxy) forward(c net.Conn) {
+	defer p.wg.Done()
+	defer p.drop(c)
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	if p.blocked {
+		p.mu.Unlock()
+		up.Close()
+		return
+	}
+	p.conns[up] = struct{}{}
+	p.mu.Unlock()
+	defer p.drop(up)
+	done := make(chan struct{}, 2)
+	// Either direction ending (or being cut) ends the pair.
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		done <- struct{}{}
+	}
+	go pipe(up, c)
+	go pipe(c, up)
+	<-done
+}
+
+func (p *Proxy) drop(c net.Conn) {
+	c.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
