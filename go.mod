@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/go-sql-driver/mysql v1.10.1
+	github.com/klauspost/compress v1.18.0
 	github.com/pingcap/kvproto v0.0.0-20221129023506-621ec37aac7a
 	github.com/spf13/viper v1.21.0
 	github.com/tikv/client-go/v2 v2.0.4
