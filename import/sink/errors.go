@@ -1,0 +1,84 @@
+package sink
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// RowError is a row the target refused: a value the column can't hold, a
+// duplicate key in error mode. Retrying cannot fix it.
+type RowError struct {
+	File   string
+	Line   int64
+	Table  string
+	Reason string
+}
+
+func (e *RowError) Error() string {
+	return fmt.Sprintf("%s:%d: table %s refused the row: %s", e.File, e.Line, e.Table, e.Reason)
+}
+
+// transient errors are worth retrying: the checkpoint makes a retried batch
+// safe. Everything the server says about the data itself is not.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, ErrFenced) {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, // too many connections
+			1053, // server shutdown in progress
+			1205, // lock wait timeout
+			1213, // deadlock
+			1927, // connection was killed
+			2006, // server has gone away
+			2013, // lost connection during query
+			8002, // TiDB: SELECT FOR UPDATE write conflict
+			8022, // TiDB: transaction commit failed, retryable
+			8028, // TiDB: schema changed
+			9001, // TiDB: PD server timeout
+			9002, // TiDB: TiKV server timeout
+			9005, // TiDB: region unavailable
+			9006, // TiDB: GC life time too short
+			9007: // TiDB: write conflict
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.As(err, &ne)
+}
+
+// retry runs fn until it succeeds, fails for good, or transient errors
+// outlast cfg.RetryFor. Backoff doubles from 100 ms to 5 s.
+func (t *Target) retry(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(t.cfg.RetryFor)
+	wait := 100 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("target %s: still failing after %s: %w", t.cfg.Addr(), t.cfg.RetryFor, err)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}

@@ -1,0 +1,185 @@
+// Package sink writes rows into a MySQL-compatible target over SQL, one
+// database transaction per batch, each fenced by the shard's checkpoint row
+// so that a shard taken over by another node can never be written twice.
+package sink
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// MetaDB holds storm's own tables in the target.
+const MetaDB = "storm_meta"
+
+// Config says how to reach the target and how to write.
+type Config struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	TimeZone string // session time_zone, so TIMESTAMP values mean the same on every node
+
+	OnDuplicate string // error | replace | ignore
+	Mode        string // auto | load | insert
+	BatchBytes  int    // rows per transaction, by encoded size
+
+	// RetryFor bounds how long a batch is retried on transient errors
+	// (connection lost, deadlock, server restarting); default one minute.
+	RetryFor time.Duration
+	MaxConns int
+}
+
+// Target is an open target database.
+type Target struct {
+	db       *sql.DB
+	cfg      Config
+	loadData bool
+}
+
+// DSN builds the driver's DSN. Strict mode makes a value the column can't
+// hold an error instead of a silent truncation; clientFoundRows makes the
+// fence UPDATE report matched rows, not changed ones.
+func (c Config) DSN() string {
+	mc := mysql.NewConfig()
+	mc.User, mc.Passwd = c.User, c.Password
+	mc.Net, mc.Addr = "tcp", fmt.Sprintf("%s:%d", c.Host, c.Port)
+	mc.ClientFoundRows = true
+	mc.InterpolateParams = true
+	mc.AllowNativePasswords = true
+	mc.MaxAllowedPacket = 0 // ask the server
+	mc.Timeout = 10 * time.Second
+	mc.ReadTimeout = 10 * time.Minute
+	mc.WriteTimeout = 10 * time.Minute
+	tz := c.TimeZone
+	if tz == "" {
+		tz = "+00:00"
+	}
+	mc.Params = map[string]string{
+		"charset":            "utf8mb4",
+		"sql_mode":           "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO'",
+		"time_zone":          "'" + tz + "'",
+		"foreign_key_checks": "0",
+	}
+	return mc.FormatDSN()
+}
+
+// Addr names the target in errors; it never carries the password.
+func (c Config) Addr() string { return fmt.Sprintf("%s@%s:%d", c.User, c.Host, c.Port) }
+
+// Open connects and decides between LOAD DATA and INSERT.
+func Open(ctx context.Context, cfg Config) (*Target, error) {
+	if cfg.RetryFor <= 0 {
+		cfg.RetryFor = time.Minute
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 4 << 20
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 64
+	}
+	db, err := sql.Open("mysql", cfg.DSN())
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", cfg.Addr(), err)
+	}
+	db.SetMaxOpenConns(cfg.MaxConns)
+	db.SetMaxIdleConns(cfg.MaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("target %s: %w", cfg.Addr(), err)
+	}
+	t := &Target{db: db, cfg: cfg}
+	switch cfg.Mode {
+	case "load":
+		t.loadData = true
+	case "insert":
+	default:
+		var on bool
+		if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.local_infile").Scan(&on); err == nil {
+			t.loadData = on
+		}
+	}
+	return t, nil
+}
+
+// DB is the pool, for schema work and verification.
+func (t *Target) DB() *sql.DB { return t.db }
+
+// UsesLoadData says whether batches go in with LOAD DATA LOCAL INFILE.
+func (t *Target) UsesLoadData() bool { return t.loadData }
+
+// Close closes the pool.
+func (t *Target) Close() error { return t.db.Close() }
+
+// EnsureMeta creates storm's checkpoint table if it is missing.
+func (t *Target) EnsureMeta(ctx context.Context) error {
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS " + MetaDB,
+		`CREATE TABLE IF NOT EXISTS ` + MetaDB + `.checkpoints (
+			job          VARCHAR(128) NOT NULL,
+			shard        VARCHAR(512) NOT NULL,
+			epoch        BIGINT NOT NULL,
+			next_offset  BIGINT NOT NULL DEFAULT 0,
+			next_line    BIGINT NOT NULL DEFAULT 1,
+			rows_done    BIGINT NOT NULL DEFAULT 0,
+			digest_count BIGINT NOT NULL DEFAULT 0,
+			digest_xor   BIGINT UNSIGNED NOT NULL DEFAULT 0,
+			finished     TINYINT NOT NULL DEFAULT 0,
+			updated_at   TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+			PRIMARY KEY (job, shard)
+		) DEFAULT CHARSET = utf8mb4`,
+	} {
+		if _, err := t.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("target %s: %w", t.cfg.Addr(), err)
+		}
+	}
+	return nil
+}
+
+// TableRef names a target table.
+type TableRef struct{ DB, Name string }
+
+func (r TableRef) String() string { return r.DB + "." + r.Name }
+
+// Quoted is the table's name as SQL.
+func (r TableRef) Quoted() string { return QuoteIdent(r.DB) + "." + QuoteIdent(r.Name) }
+
+// QuoteIdent quotes a MySQL identifier.
+func QuoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// Column is a column of a target table.
+type Column struct {
+	Name     string
+	DataType string // information_schema DATA_TYPE: int, varchar, decimal, ...
+	Nullable bool
+}
+
+// TableColumns lists a table's columns in order.
+func (t *Target) TableColumns(ctx context.Context, db, table string) ([]Column, error) {
+	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE = 'YES'
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, table)
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s.%s: %w", db, table, err)
+	}
+	defer rows.Close()
+	var cols []Column
+	for rows.Next() {
+		var c Column
+		if err := rows.Scan(&c.Name, &c.DataType, &c.Nullable); err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(cols) == 0 {
+		return nil, fmt.Errorf("table %s.%s does not exist in the target", db, table)
+	}
+	return cols, nil
+}

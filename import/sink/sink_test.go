@@ -1,0 +1,315 @@
+package sink
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"storm/import/source"
+	"storm/internal/mariadbtest"
+)
+
+var testDB *mariadbtest.Server
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "storm-sink-")
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	testDB, err = mariadbtest.Start(ctx, filepath.Join(dir, "db"))
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start MariaDB (install mariadb-server):", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	testDB.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func openTarget(t *testing.T, mode, dup string) *Target {
+	t.Helper()
+	tg, err := Open(t.Context(), Config{Host: testDB.Host, Port: testDB.Port, User: testDB.User, Password: testDB.Password,
+		Mode: mode, OnDuplicate: dup, RetryFor: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	if err := tg.EnsureMeta(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// newTable creates db.t fresh for one test.
+func newTable(t *testing.T, tg *Target, ddl string) TableRef {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "_", "-", "_", " ", "_").Replace(t.Name()))
+	ref := TableRef{DB: "sink_" + name, Name: "t"}
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + QuoteIdent(ref.DB), "CREATE DATABASE " + QuoteIdent(ref.DB),
+		"CREATE TABLE " + ref.Quoted() + " " + ddl} {
+		if _, err := tg.DB().Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return ref
+}
+
+func str(s string) source.Value { return source.Value{Data: []byte(s)} }
+
+var null = source.Value{Null: true}
+
+func row(line int64, vals ...source.Value) source.Row { return source.Row{Values: vals, Line: line} }
+
+// dump reads the table back as "v1|v2|..." lines ordered by the first column.
+func dump(t *testing.T, db *sql.DB, ref TableRef) []string {
+	t.Helper()
+	rows, err := db.Query("SELECT * FROM " + ref.Quoted() + " ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		raw := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range raw {
+			ptrs[i] = &raw[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(raw))
+		for i, r := range raw {
+			if r == nil {
+				parts[i] = "NULL"
+			} else {
+				parts[i] = fmt.Sprintf("%q", string(r))
+			}
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	return out
+}
+
+// Every byte a dump can hold survives both write paths unchanged, NULL stays
+// distinct from "", "NULL" and `\N`, and the checkpoint moves with the rows.
+func TestWriteRoundTrip(t *testing.T) {
+	tricky := []source.Row{
+		row(1, str("1"), str("plain"), str("abc")),
+		row(2, str("2"), str("tab\there\nnewline\r\nCRLF back\\slash \"dq\" 'sq'"), str("\x00\x01\\\t\n\r\x1a\xff'\"")),
+		row(3, str("3"), null, null),
+		row(4, str("4"), str(""), str("")),
+		row(5, str("5"), str("NULL"), str(`\N`)),
+		row(6, str("6"), str(`\N`), str("\\")),
+		row(7, str("7"), str("中文 😀 ünïcödé"), str("\xe4\xb8")),
+	}
+	want := []string{
+		`"1"|"plain"|"abc"`,
+		`"2"|"tab\there\nnewline\r\nCRLF back\\slash \"dq\" 'sq'"|"\x00\x01\\\t\n\r\x1a\xff'\""`,
+		`"3"|NULL|NULL`,
+		`"4"|""|""`,
+		`"5"|"NULL"|"\\N"`,
+		`"6"|"\\N"|"\\"`,
+		`"7"|"中文 😀 ünïcödé"|"\xe4\xb8"`,
+	}
+	for _, mode := range []string{"load", "insert"} {
+		t.Run(mode, func(t *testing.T) {
+			tg := openTarget(t, mode, "error")
+			ref := newTable(t, tg, "(id INT PRIMARY KEY, s TEXT, b BLOB)")
+			cp, err := tg.Acquire(t.Context(), "job", "s-"+mode, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := tg.NewWriter("job", "s-"+mode, "f.csv", ref, []string{"id", "s", "b"})
+			for _, r := range tricky {
+				w.Add(r)
+			}
+			to := cp
+			to.NextOffset, to.NextLine, to.Rows, to.Finished = 100, 8, int64(len(tricky)), true
+			res, err := w.Flush(t.Context(), cp, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.LoadData != (mode == "load") || res.Rows != len(tricky) {
+				t.Errorf("result %+v", res)
+			}
+			got := dump(t, tg.DB(), ref)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			again, err := tg.Acquire(t.Context(), "job", "s-"+mode, 11)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.NextOffset != 100 || again.NextLine != 8 || again.Rows != 7 || !again.Finished || again.Epoch != 11 {
+				t.Errorf("checkpoint after the batch: %+v", again)
+			}
+		})
+	}
+}
+
+// A batch of an owner whose shard was re-claimed (a higher epoch acquired
+// the checkpoint) commits nothing, on both paths; a stale claim can't
+// acquire at all.
+func TestFence(t *testing.T) {
+	for _, mode := range []string{"load", "insert"} {
+		t.Run(mode, func(t *testing.T) {
+			tg := openTarget(t, mode, "error")
+			ref := newTable(t, tg, "(id INT PRIMARY KEY)")
+			shard := "fence-" + mode
+			old, err := tg.Acquire(t.Context(), "job", shard, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tg.Acquire(t.Context(), "job", shard, 7); err != nil {
+				t.Fatal(err)
+			}
+			w := tg.NewWriter("job", shard, "f.csv", ref, nil)
+			w.Add(row(1, str("1")))
+			to := old
+			to.NextOffset, to.Rows = 10, 1
+			if _, err := w.Flush(t.Context(), old, to); !errors.Is(err, ErrFenced) {
+				t.Fatalf("stale owner's flush: %v, want ErrFenced", err)
+			}
+			if got := dump(t, tg.DB(), ref); len(got) != 0 {
+				t.Fatalf("stale owner wrote %v", got)
+			}
+			if _, err := tg.Acquire(t.Context(), "job", shard, 6); !errors.Is(err, ErrFenced) {
+				t.Fatalf("acquire with a stale epoch: %v, want ErrFenced", err)
+			}
+			if err := tg.Finish(t.Context(), old, to); !errors.Is(err, ErrFenced) {
+				t.Fatalf("stale finish: %v, want ErrFenced", err)
+			}
+		})
+	}
+}
+
+// A retried batch whose first commit landed (its answer lost) is not
+// written twice: the checkpoint already holds its target position.
+func TestRetryAfterLandedCommit(t *testing.T) {
+	tg := openTarget(t, "load", "error")
+	ref := newTable(t, tg, "(id INT PRIMARY KEY)")
+	cp, err := tg.Acquire(t.Context(), "job", "landed", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := cp
+	to.NextOffset, to.Rows = 4, 2
+	for try := 0; try < 2; try++ {
+		w := tg.NewWriter("job", "landed", "f.csv", ref, nil)
+		w.Add(row(1, str("1")))
+		w.Add(row(2, str("2")))
+		if _, err := w.Flush(t.Context(), cp, to); err != nil {
+			t.Fatalf("try %d: %v", try, err)
+		}
+	}
+	if got := dump(t, tg.DB(), ref); len(got) != 2 {
+		t.Fatalf("rows %v", got)
+	}
+}
+
+// A row the target refuses is named by file and line, and its batch leaves
+// nothing behind; duplicates follow on-duplicate.
+func TestRefusedRows(t *testing.T) {
+	cases := []struct {
+		name, mode, dup string
+		rows            []source.Row
+		wantLine        int64  // 0: no error
+		wantReason      string // part of the reason
+		want            []string
+	}{
+		{"bad int load", "load", "error", []source.Row{row(2, str("1"), str("a")), row(3, str("x1"), str("b"))}, 3, "Incorrect integer value", nil},
+		{"bad int insert", "insert", "error", []source.Row{row(2, str("1"), str("a")), row(3, str("x1"), str("b"))}, 3, "Incorrect integer value", nil},
+		{"too long load", "load", "error", []source.Row{row(7, str("1"), str("abcdefghijk"))}, 7, "too long", nil},
+		{"empty into int", "load", "error", []source.Row{row(9, str(""), str("a"))}, 9, "Incorrect integer value", nil},
+		{"duplicate error", "load", "error", []source.Row{row(2, str("1"), str("a")), row(3, str("1"), str("b"))}, 3, "Duplicate entry", nil},
+		{"duplicate ignore", "load", "ignore", []source.Row{row(2, str("1"), str("a")), row(3, str("1"), str("b"))}, 0, "", []string{`"1"|"a"`}},
+		{"duplicate ignore insert", "insert", "ignore", []source.Row{row(2, str("1"), str("a")), row(3, str("1"), str("b"))}, 0, "", []string{`"1"|"a"`}},
+		{"bad value ignore", "load", "ignore", []source.Row{row(2, str("1"), str("a")), row(4, str("2"), str("abcdefghijk"))}, 4, "Data truncated", nil},
+		{"duplicate replace", "load", "replace", []source.Row{row(2, str("1"), str("a")), row(3, str("1"), str("b"))}, 0, "", []string{`"1"|"b"`}},
+		{"duplicate replace insert", "insert", "replace", []source.Row{row(2, str("1"), str("a")), row(3, str("1"), str("b"))}, 0, "", []string{`"1"|"b"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := openTarget(t, c.mode, c.dup)
+			ref := newTable(t, tg, "(id INT PRIMARY KEY, v VARCHAR(5))")
+			shard := strings.ReplaceAll(c.name, " ", "-")
+			cp, err := tg.Acquire(t.Context(), "job", shard, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := tg.NewWriter("job", shard, "dump/db.t.0.csv", ref, nil)
+			for _, r := range c.rows {
+				w.Add(r)
+			}
+			to := cp
+			to.NextOffset, to.Rows = 50, int64(len(c.rows))
+			_, err = w.Flush(t.Context(), cp, to)
+			var re *RowError
+			if c.wantLine == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else if !errors.As(err, &re) || re.Line != c.wantLine || !strings.Contains(re.Reason, c.wantReason) ||
+				!strings.Contains(err.Error(), fmt.Sprintf("dump/db.t.0.csv:%d:", c.wantLine)) {
+				t.Fatalf("error %v, want a RowError at line %d with %q", err, c.wantLine, c.wantReason)
+			}
+			if got := dump(t, tg.DB(), ref); strings.Join(got, ";") != strings.Join(c.want, ";") {
+				t.Fatalf("rows %v, want %v", got, c.want)
+			}
+			now, err := tg.Acquire(t.Context(), "job", shard, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantOffset := int64(50)
+			if c.wantLine != 0 {
+				wantOffset = 0
+			}
+			if now.NextOffset != wantOffset {
+				t.Fatalf("checkpoint offset %d, want %d", now.NextOffset, wantOffset)
+			}
+		})
+	}
+}
+
+// The database restarting under a batch is a transient error: the batch is
+// retried with backoff and lands once.
+func TestRetryAcrossRestart(t *testing.T) {
+	tg := openTarget(t, "load", "error")
+	ref := newTable(t, tg, "(id INT PRIMARY KEY)")
+	cp, err := tg.Acquire(t.Context(), "job", "restart", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testDB.Kill()
+	restarted := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second)
+		restarted <- testDB.Restart(context.Background(), 0)
+	}()
+	w := tg.NewWriter("job", "restart", "f.csv", ref, nil)
+	for i := 1; i <= 100; i++ {
+		w.Add(row(int64(i), str(fmt.Sprint(i))))
+	}
+	to := cp
+	to.NextOffset, to.Rows = 500, 100
+	if _, err := w.Flush(t.Context(), cp, to); err != nil {
+		t.Fatalf("flush across a restart: %v", err)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, tg.DB(), ref); len(got) != 100 {
+		t.Fatalf("%d rows after the restart, want 100", len(got))
+	}
+}

@@ -1,0 +1,336 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-sql-driver/mysql"
+
+	"storm/import/source"
+)
+
+// Writer collects rows of one shard and commits them in fenced batches.
+type Writer struct {
+	t     *Target
+	shard string
+	file  string
+	table TableRef
+	cols  []string // nil: positional, the table's own column order
+
+	tsv   []byte  // the batch as LOAD DATA reads it
+	arena []byte  // the raw values, for the INSERT path
+	vals  []value // every value of the batch, row after row
+	rows  []rowRef
+}
+
+type value struct {
+	off, n int
+	null   bool
+}
+
+type rowRef struct {
+	first, n int // into vals
+	line     int64
+}
+
+// Result says how a batch went in.
+type Result struct {
+	Rows     int
+	Affected int64
+	LoadData bool // false: INSERT (by config, or LOAD DATA's result was not clean)
+}
+
+// NewWriter starts a writer for a shard of file into table. cols names the
+// source's columns; nil means the table's own order.
+func (t *Target) NewWriter(job, shard, file string, table TableRef, cols []string) *Writer {
+	return &Writer{t: t, shard: shard, file: file, table: table, cols: append([]string(nil), cols...)}
+}
+
+// Add buffers a row; it copies the values.
+func (w *Writer) Add(r source.Row) {
+	w.rows = append(w.rows, rowRef{first: len(w.vals), n: len(r.Values), line: r.Line})
+	for i, v := range r.Values {
+		if i > 0 {
+			w.tsv = append(w.tsv, '\t')
+		}
+		if v.Null {
+			w.vals = append(w.vals, value{null: true})
+			w.tsv = append(w.tsv, '\\', 'N')
+			continue
+		}
+		w.vals = append(w.vals, value{off: len(w.arena), n: len(v.Data)})
+		w.arena = append(w.arena, v.Data...)
+		w.tsv = appendTSV(w.tsv, v.Data)
+	}
+	w.tsv = append(w.tsv, '\n')
+}
+
+var tsvEscape = [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0', 0x1a: 'Z'}
+
+func appendTSV(dst, v []byte) []byte {
+	start := 0
+	for i, c := range v {
+		if e := tsvEscape[c]; e != 0 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, '\\', e)
+			start = i + 1
+		}
+	}
+	return append(dst, v[start:]...)
+}
+
+// Pending is the size of the buffered batch in bytes.
+func (w *Writer) Pending() int { return len(w.tsv) }
+
+// PendingRows is the number of buffered rows.
+func (w *Writer) PendingRows() int { return len(w.rows) }
+
+func (w *Writer) reset() {
+	w.tsv, w.arena, w.vals, w.rows = w.tsv[:0], w.arena[:0], w.vals[:0], w.rows[:0]
+}
+
+// Flush commits the buffered rows and moves the checkpoint from `from` to
+// `to` in one transaction. ErrFenced: another node owns the shard, nothing
+// was written. A *RowError names the row the target refused.
+func (w *Writer) Flush(ctx context.Context, from, to Checkpoint) (Result, error) {
+	var res Result
+	err := w.t.retry(ctx, func() error {
+		var err error
+		res, err = w.commit(ctx, from, to)
+		return err
+	})
+	if err != nil {
+		var re *RowError
+		if !errors.Is(err, ErrFenced) && !errors.As(err, &re) {
+			err = fmt.Errorf("shard %s into %s: %w", w.shard, w.table, err)
+		}
+		return res, err
+	}
+	w.reset()
+	return res, nil
+}
+
+// commit is one try at the batch.
+func (w *Writer) commit(ctx context.Context, from, to Checkpoint) (Result, error) {
+	res := Result{Rows: len(w.rows)}
+	if w.t.loadData && len(w.rows) > 0 {
+		ok, affected, err := w.tryLoad(ctx, from, to)
+		if err != nil || ok {
+			res.LoadData, res.Affected = true, affected
+			return res, err
+		}
+		// LOAD DATA LOCAL turns every data error into a warning (the
+		// server can't stop the client's stream), so a batch with warnings
+		// was rolled back and goes in again by INSERT, which fails
+		// precisely on the bad row.
+	}
+	affected, err := w.insertBatch(ctx, from, to)
+	res.Affected = affected
+	var me *mysql.MySQLError
+	if err != nil && errors.As(err, &me) && !transient(err) {
+		return res, w.isolate(ctx, from, to)
+	}
+	return res, err
+}
+
+// begin opens the batch's transaction and passes the fence. done: the
+// batch was already committed by an earlier try.
+func (w *Writer) begin(ctx context.Context, from, to Checkpoint) (*sql.Tx, bool, error) {
+	tx, err := w.t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	done, err := advance(ctx, tx, from, to)
+	if err != nil || done {
+		tx.Rollback()
+		return nil, done, err
+	}
+	return tx, false, nil
+}
+
+var readerSeq atomic.Int64
+
+// tryLoad streams the batch with LOAD DATA LOCAL INFILE. ok=false (and no
+// error) means the server reported warnings: the transaction was rolled
+// back.
+func (w *Writer) tryLoad(ctx context.Context, from, to Checkpoint) (ok bool, affected int64, err error) {
+	tx, done, err := w.begin(ctx, from, to)
+	if err != nil || done {
+		return done, 0, err
+	}
+	defer tx.Rollback()
+	name := fmt.Sprintf("storm-%d", readerSeq.Add(1))
+	mysql.RegisterReaderHandler(name, func() io.Reader { return bytes.NewReader(w.tsv) })
+	defer mysql.DeregisterReaderHandler(name)
+
+	var b strings.Builder
+	b.WriteString("LOAD DATA LOCAL INFILE 'Reader::" + name + "' ")
+	switch w.t.cfg.OnDuplicate {
+	case "replace":
+		b.WriteString("REPLACE ")
+	case "ignore":
+		b.WriteString("IGNORE ")
+	}
+	b.WriteString("INTO TABLE " + w.table.Quoted() +
+		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ENCLOSED BY '' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' STARTING BY ''")
+	if w.cols != nil {
+		b.WriteString(" " + columnList(w.cols))
+	}
+	r, err := tx.ExecContext(ctx, b.String())
+	if err != nil {
+		return false, 0, err
+	}
+	affected, _ = r.RowsAffected()
+	var warnings int64
+	if err := tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
+		return false, 0, err
+	}
+	rows := int64(len(w.rows))
+	clean := false
+	switch w.t.cfg.OnDuplicate {
+	case "replace":
+		clean = warnings == 0 && affected >= rows
+	case "ignore":
+		// Each skipped duplicate leaves one warning; anything more is data.
+		clean = warnings == rows-affected
+	default:
+		clean = warnings == 0 && affected == rows
+	}
+	if !clean {
+		return false, 0, nil
+	}
+	return true, affected, tx.Commit()
+}
+
+func columnList(cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = QuoteIdent(c)
+	}
+	return "(" + strings.Join(q, ",") + ")"
+}
+
+func (w *Writer) verb() string {
+	switch w.t.cfg.OnDuplicate {
+	case "replace":
+		return "REPLACE INTO "
+	case "ignore":
+		return "INSERT IGNORE INTO "
+	}
+	return "INSERT INTO "
+}
+
+// maxStmtBytes keeps multi-row INSERTs well under max_allowed_packet.
+const maxStmtBytes = 1 << 20
+
+// insertBatch writes the batch with multi-row INSERT statements in one
+// transaction.
+func (w *Writer) insertBatch(ctx context.Context, from, to Checkpoint) (int64, error) {
+	tx, done, err := w.begin(ctx, from, to)
+	if err != nil || done {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var affected int64
+	for i := 0; i < len(w.rows); {
+		j, size := i, 0
+		for j < len(w.rows) && (j == i || size < maxStmtBytes) {
+			size += w.rowSize(w.rows[j])
+			j++
+		}
+		n, err := w.insert(ctx, tx, w.rows[i:j])
+		if err != nil {
+			return affected, err
+		}
+		affected += n
+		i = j
+	}
+	return affected, tx.Commit()
+}
+
+func (w *Writer) rowSize(r rowRef) int {
+	size := 3
+	for _, v := range w.vals[r.first : r.first+r.n] {
+		size += v.n + 12
+	}
+	return size
+}
+
+// insert runs one statement over rows. In ignore mode a value the column
+// can't hold is only a warning, so warnings beyond the skipped duplicates
+// count as an error.
+func (w *Writer) insert(ctx context.Context, tx *sql.Tx, rows []rowRef) (int64, error) {
+	var b strings.Builder
+	b.WriteString(w.verb() + w.table.Quoted())
+	if w.cols != nil {
+		b.WriteString(" " + columnList(w.cols))
+	}
+	b.WriteString(" VALUES ")
+	args := make([]any, 0, len(rows)*rows[0].n)
+	for k, r := range rows {
+		if k > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for i, v := range w.vals[r.first : r.first+r.n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('?')
+			if v.null {
+				args = append(args, nil)
+			} else {
+				// []byte interpolates as _binary'...': no charset surprise.
+				args = append(args, w.arena[v.off:v.off+v.n:v.off+v.n])
+			}
+		}
+		b.WriteByte(')')
+	}
+	res, err := tx.ExecContext(ctx, b.String(), args...)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	if w.t.cfg.OnDuplicate == "ignore" {
+		var warnings int64
+		if err := tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
+			return n, err
+		}
+		if warnings > int64(len(rows))-n {
+			var level, msg string
+			var code int
+			if err := tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&level, &code, &msg); err != nil {
+				return n, err
+			}
+			return n, &mysql.MySQLError{Number: uint16(code), Message: msg}
+		}
+	}
+	return n, nil
+}
+
+// isolate finds the row the target refuses by writing the batch row by row,
+// and returns it as a *RowError. A batch that goes in whole this way (the
+// refusal was not about one row) is committed.
+func (w *Writer) isolate(ctx context.Context, from, to Checkpoint) error {
+	tx, done, err := w.begin(ctx, from, to)
+	if err != nil || done {
+		return err
+	}
+	defer tx.Rollback()
+	for _, r := range w.rows {
+		if _, err := w.insert(ctx, tx, []rowRef{r}); err != nil {
+			var me *mysql.MySQLError
+			if errors.As(err, &me) && !transient(err) {
+				return &RowError{File: w.file, Line: r.line, Table: w.table.String(), Reason: me.Message}
+			}
+			return err
+		}
+	}
+	return tx.Commit()
+}
