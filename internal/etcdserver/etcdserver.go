@@ -49,7 +49,9 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	cfg.ListenPeerUrls = []url.URL{*pu}
 	cfg.AdvertisePeerUrls = []url.URL{*pu}
 	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.LogLevel = "error"
+	// Closing the server logs its listeners' shutdown as errors; real
+	// failures still arrive on Err().
+	cfg.LogLevel = "fatal"
 	// Leases must survive a short pause of this process (GC, a slow disk):
 	// the default election timeouts suit a single member.
 	e, err := embed.StartEtcd(cfg)

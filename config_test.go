@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The file, then STORM_* variables, then flags: each later source wins, and
+// a bad value is named.
+func TestLoadPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "storm.toml")
+	if err := os.WriteFile(path, []byte(`
+[job]
+id = "from-file"
+[target]
+port = 4000
+password = "file-secret"
+[node]
+id = "file-node"
+workers = 3
+[import]
+shard-size = 1024
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		check   func(*settings) string
+		wantErr string
+	}{
+		{name: "file only", check: func(s *settings) string {
+			if s.Job.ID != "from-file" || s.Target.Port != 4000 || s.Node.Workers != 3 || s.Import.ShardSize != 1024 ||
+				s.Etcd.Prefix != "/storm" || s.Etcd.LeaseTTL != 10 || s.Import.OnDuplicate != "error" {
+				return "file values or defaults not applied"
+			}
+			return ""
+		}},
+		{name: "env beats file", env: map[string]string{"STORM_TARGET_PORT": "5000", "STORM_NODE_ID": "env-node",
+			"STORM_TARGET_PASSWORD": "env-secret", "STORM_ETCD_ENDPOINTS": "http://a:1,http://b:2"},
+			check: func(s *settings) string {
+				if s.Target.Port != 5000 || s.Node.ID != "env-node" || s.Target.Password != "env-secret" ||
+					strings.Join(s.Etcd.Endpoints, " ") != "http://a:1 http://b:2" {
+					return "environment not applied"
+				}
+				return ""
+			}},
+		{name: "flags beat env", env: map[string]string{"STORM_NODE_ID": "env-node"}, args: []string{"--node-id", "flag-node", "--workers", "7", "--job", "j2"},
+			check: func(s *settings) string {
+				if s.Node.ID != "flag-node" || s.Node.Workers != 7 || s.Job.ID != "j2" {
+					return "flags not applied"
+				}
+				return ""
+			}},
+		{name: "bad on-duplicate", env: map[string]string{"STORM_IMPORT_ON_DUPLICATE": "merge"}, wantErr: `import.on-duplicate "merge"`},
+		{name: "bad workers", args: []string{"--workers", "0"}, wantErr: "node.workers must be at least 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			fs := commonFlags("node")
+			fs.String("node-id", "", "")
+			fs.Int("workers", 0, "")
+			s, err := parse(fs, append([]string{"--config", path}, c.args...))
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := c.check(s); msg != "" {
+				t.Fatalf("%s: %+v", msg, s)
+			}
+			if strings.Contains(fmtSpec(s), "secret") {
+				t.Fatal("the password reached the job spec")
+			}
+		})
+	}
+}
+
+func fmtSpec(s *settings) string { return string(mustJSON(s.spec())) }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

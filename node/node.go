@@ -1,0 +1,387 @@
+// Package node is a storm node's life: join the job in etcd, run the phases
+// (leader phases through election.Once, the import on every node), watch for
+// the barrier, and exit with the job's result.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"golang.org/x/sync/errgroup"
+
+	"storm/import/sink"
+	"storm/internal/etcdserver"
+	"storm/meta"
+)
+
+// Exit codes, the same for `storm node`, `storm wait` and a late node.
+const (
+	ExitOK        = 0
+	ExitJobFailed = 1
+	ExitUsage     = 2
+	ExitLost      = 3
+)
+
+// Config is everything a node needs; main builds it from storm.toml.
+type Config struct {
+	Spec      meta.Spec
+	Prefix    string
+	Endpoints []string
+	LeaseTTL  int // seconds
+	NodeID    string
+	Workers   int
+	Password  string // never stored in etcd
+
+	// Embed runs a single-member etcd serving Endpoints[0] inside the node.
+	Embed    bool
+	EmbedDir string
+
+	// StartTimeout bounds how long etcd and the database are retried at start.
+	StartTimeout     time.Duration
+	ProgressInterval time.Duration
+	Log              *slog.Logger
+	Out              io.Writer // where the final result is printed
+}
+
+// ExitError carries the exit code an error should end the process with.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+func (e *ExitError) Unwrap() error { return e.Err }
+
+func usage(format string, a ...any) error {
+	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
+}
+
+// Node is one running storm node.
+type Node struct {
+	cfg     Config
+	spec    meta.Spec
+	job     meta.Job
+	log     *slog.Logger
+	cli     *clientv3.Client
+	target  *sink.Target
+	metrics metrics
+
+	colMu sync.Mutex
+	cols  map[string][]sink.Column
+}
+
+type metrics struct {
+	rows, batches, claims atomic.Int64
+}
+
+// errSessionLost ends one attempt at the job; the node joins again.
+var errSessionLost = errors.New("etcd session lost")
+
+// Run takes part in the job until its barrier exists and returns the exit
+// code: 0 when the job succeeded, 1 when it failed.
+func Run(ctx context.Context, cfg Config) (int, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	job, err := meta.NewJob(cfg.Prefix, cfg.Spec.Job)
+	if err != nil {
+		return ExitUsage, usage("job: %w", err)
+	}
+	n := &Node{cfg: cfg, spec: cfg.Spec, job: job, cols: map[string][]sink.Column{},
+		log: cfg.Log.With("job", job.ID, "node", cfg.NodeID)}
+
+	if cfg.Embed {
+		srv, err := n.startEmbedded(ctx)
+		if err != nil {
+			return ExitUsage, err
+		}
+		defer srv.Close()
+	}
+	n.cli, err = Connect(ctx, cfg.Endpoints, cfg.StartTimeout)
+	if err != nil {
+		return ExitUsage, err
+	}
+	defer n.cli.Close()
+
+	// Every phase is idempotent, so any trouble short of a config error is
+	// met by joining again: a lost session, an etcd or database hiccup.
+	const maxAttempts = 10
+	for attempt := 1; ; attempt++ {
+		b, err := n.attempt(ctx)
+		if err == nil {
+			n.report(b)
+			if cfg.Embed {
+				n.waitPeersGone(ctx)
+			}
+			return b.ExitCode(), nil
+		}
+		var ee *ExitError
+		if errors.As(err, &ee) || ctx.Err() != nil {
+			return exitCode(err), err
+		}
+		if errors.Is(err, errSessionLost) {
+			n.log.Warn("lost the etcd session; stopped work, rejoining", "attempt", attempt)
+			attempt = 0
+		} else {
+			n.log.Warn("attempt failed; rejoining", "attempt", attempt, "err", err)
+		}
+		if attempt >= maxAttempts {
+			return ExitLost, fmt.Errorf("giving up after %d attempts: %w", attempt, err)
+		}
+		select {
+		case <-time.After(time.Duration(max(attempt, 1)) * time.Second):
+		case <-ctx.Done():
+			return ExitLost, ctx.Err()
+		}
+	}
+}
+
+func exitCode(err error) int {
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return ExitLost
+}
+
+// Connect dials etcd and checks it answers, retrying for up to timeout.
+func Connect(ctx context.Context, endpoints []string, timeout time.Duration) (*clientv3.Client, error) {
+	if len(endpoints) == 0 {
+		return nil, usage("etcd.endpoints is empty")
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: quietZap()})
+	if err != nil {
+		return nil, usage("etcd %v: %w", endpoints, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err = cli.Get(sctx, "/storm-ping")
+		cancel()
+		if err == nil {
+			return cli, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			cli.Close()
+			return nil, usage("etcd %v unreachable after %s: %w", endpoints, timeout, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func (n *Node) startEmbedded(ctx context.Context) (*etcdserver.Server, error) {
+	if len(n.cfg.Endpoints) == 0 {
+		return nil, usage("--embed-etcd needs etcd.endpoints: the first one is served")
+	}
+	peer, err := etcdserver.PeerURLFor(n.cfg.Endpoints[0])
+	if err != nil {
+		return nil, usage("etcd.endpoints[0]: %w", err)
+	}
+	dir := n.cfg.EmbedDir
+	if dir == "" {
+		dir = "storm-etcd-" + n.job.ID
+	}
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	srv, err := etcdserver.Start(sctx, etcdserver.Config{Dir: dir, ClientURL: n.cfg.Endpoints[0], PeerURL: peer, Name: n.cfg.NodeID})
+	if err != nil {
+		return nil, usage("%w", err)
+	}
+	n.log.Info("embedded etcd serving", "client_url", n.cfg.Endpoints[0], "dir", dir)
+	return srv, nil
+}
+
+// waitPeersGone keeps an embedded etcd up until the other nodes have seen
+// the barrier and left (their node keys vanish), for at most a minute.
+func (n *Node) waitPeersGone(ctx context.Context) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		resp, err := n.cli.Get(ctx, n.job.Dir(meta.KindNodes), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			return
+		}
+		others := 0
+		for _, kv := range resp.Kvs {
+			if string(kv.Key) != n.job.Node(n.cfg.NodeID) {
+				others++
+			}
+		}
+		if others == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// attempt runs the job on one etcd session, from joining to the barrier.
+func (n *Node) attempt(ctx context.Context) (meta.Barrier, error) {
+	sess, err := concurrency.NewSession(n.cli, concurrency.WithTTL(n.cfg.LeaseTTL), concurrency.WithContext(ctx))
+	if err != nil {
+		return meta.Barrier{}, fmt.Errorf("etcd session: %w", err)
+	}
+	defer sess.Close()
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-sess.Done():
+			cancel(errSessionLost)
+		case <-sctx.Done():
+		}
+	}()
+	b, err := n.runSession(sctx, sess)
+	// The lease can be gone before the keepalive loop says so: a write on
+	// it fails first.
+	if err != nil && ctx.Err() == nil && (context.Cause(sctx) == errSessionLost || errors.Is(err, rpctypes.ErrLeaseNotFound)) {
+		return b, errSessionLost
+	}
+	return b, err
+}
+
+func (n *Node) runSession(ctx context.Context, sess *concurrency.Session) (meta.Barrier, error) {
+	if b, _, err := meta.ReadBarrier(ctx, n.cli, n.job); err != nil || b != nil {
+		return deref(b), err
+	}
+	if err := n.register(ctx, sess); err != nil {
+		return meta.Barrier{}, err
+	}
+	if err := n.joinSpec(ctx); err != nil {
+		return meta.Barrier{}, err
+	}
+	if n.target == nil {
+		t, err := openTarget(ctx, n.cfg, n.spec)
+		if err != nil {
+			return meta.Barrier{}, err
+		}
+		n.target = t
+	}
+
+	plan, err := n.runPhase(ctx, sess, meta.PhasePlan, n.plan)
+	if err != nil {
+		return meta.Barrier{}, err
+	}
+	if plan.Error == "" {
+		if _, err := n.runPhase(ctx, sess, meta.PhasePrepare, n.prepare); err != nil {
+			return meta.Barrier{}, err
+		}
+		if err := n.importShards(ctx, sess); err != nil {
+			return meta.Barrier{}, err
+		}
+	}
+	if _, err := n.runPhase(ctx, sess, meta.PhaseVerify, n.verify); err != nil {
+		return meta.Barrier{}, err
+	}
+	if _, err := n.runPhase(ctx, sess, meta.PhaseFinalize, n.finalize); err != nil {
+		return meta.Barrier{}, err
+	}
+	return meta.WaitBarrier(ctx, n.cli, n.job)
+}
+
+func deref(b *meta.Barrier) meta.Barrier {
+	if b == nil {
+		return meta.Barrier{}
+	}
+	return *b
+}
+
+// importShards runs the workers until no shard is left to do.
+func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) error {
+	v := newView(n.job, n.cfg.NodeID, n.log)
+	vctx, stopView := context.WithCancel(ctx)
+	defer stopView()
+	viewErr := make(chan error, 1)
+	go func() { viewErr <- v.run(vctx, n.cli) }()
+	select {
+	case <-v.loaded:
+	case err := <-viewErr:
+		return err
+	}
+	n.log.Info("phase import: starting workers", "workers", n.cfg.Workers, "shards", v.snapshot().Shards)
+
+	pctx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	go n.logProgress(pctx, v)
+
+	g, gctx := errgroup.WithContext(ctx)
+	for i := 0; i < n.cfg.Workers; i++ {
+		w := &worker{n: n, sess: sess, log: n.log.With("worker", i)}
+		g.Go(func() error { return w.run(gctx, v) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// Our workers are idle; peers may still hold shards, and one may die
+	// and hand its shard back, so keep the workers' view until all settle.
+	c, err := v.waitSettled(ctx)
+	if err != nil {
+		return err
+	}
+	n.log.Info("phase import: settled", "done", c.Done, "failed", c.Failed, "shards", c.Shards, "cancelled", c.Cancel)
+	return nil
+}
+
+// logProgress logs a progress line at an interval (systemd and CI read logs,
+// not terminals).
+func (n *Node) logProgress(ctx context.Context, v *view) {
+	t := time.NewTicker(n.cfg.ProgressInterval * 5)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c := v.snapshot()
+			n.log.Info("progress", "done", c.Done, "in_work", c.Claimed, "pending", c.Pending, "failed", c.Failed,
+				"shards", c.Shards, "rows_written_here", n.metrics.rows.Load())
+		}
+	}
+}
+
+func (n *Node) putProgress(ctx context.Context, shard string, rows, bytes int64) {
+	p := meta.Progress{Node: n.cfg.NodeID, Rows: rows, Bytes: bytes, At: time.Now().UTC()}
+	if _, err := n.cli.Put(ctx, n.job.Progress(shard), meta.Encode(p)); err != nil {
+		n.log.Debug("progress not recorded", "shard", shard, "err", err)
+	}
+}
+
+// columns caches the target table's columns.
+func (n *Node) columns(ctx context.Context, db, table string) ([]sink.Column, error) {
+	n.colMu.Lock()
+	defer n.colMu.Unlock()
+	key := db + "." + table
+	if c, ok := n.cols[key]; ok {
+		return c, nil
+	}
+	c, err := n.target.TableColumns(ctx, db, table)
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", key, err)
+	}
+	n.cols[key] = c
+	return c, nil
+}
+
+func (n *Node) report(b meta.Barrier) {
+	fmt.Fprintf(n.cfg.Out, "job %s %s: %d rows in %d shards, %.1fs", b.Job, b.Status, b.Rows, b.Shards, b.Seconds)
+	if b.Reason != "" {
+		fmt.Fprintf(n.cfg.Out, ": %s", b.Reason)
+	}
+	fmt.Fprintln(n.cfg.Out)
+}

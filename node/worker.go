@@ -1,0 +1,270 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"storm/import/checksum"
+	"storm/import/sink"
+	"storm/import/source"
+	"storm/meta"
+)
+
+// worker imports shards one at a time: claim, resume from the database
+// checkpoint, write fenced batches, record the result.
+type worker struct {
+	n    *Node
+	sess leaseHolder
+	log  *slog.Logger
+}
+
+type leaseHolder interface {
+	Lease() clientv3.LeaseID
+}
+
+func (w *worker) run(ctx context.Context, v *view) error {
+	for {
+		s, ok := v.next(ctx)
+		if !ok {
+			return nil
+		}
+		epoch, ok, err := meta.ClaimShard(ctx, w.n.cli, w.n.job, s.ID, w.n.cfg.NodeID, w.sess.Lease())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // a peer was faster; the view will tell us if it dies
+		}
+		w.n.metrics.claims.Add(1)
+		if err := w.shard(ctx, s, epoch); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+	}
+}
+
+// shard imports one claimed shard. It returns an error only for problems
+// that should stop the node (etcd unreachable); a shard's own failure is
+// recorded under failed/ and the worker goes on.
+func (w *worker) shard(ctx context.Context, s meta.Shard, epoch int64) error {
+	log := w.log.With("shard", s.ID, "table", s.DB+"."+s.Table, "epoch", epoch)
+	start := time.Now()
+	cp, rows, err := w.load(ctx, log, s, epoch)
+	switch {
+	case err == nil:
+	case errors.Is(err, sink.ErrFenced):
+		log.Warn("shard taken over by another node; dropping it")
+		return nil
+	case ctx.Err() != nil:
+		w.release(s, epoch)
+		return ctx.Err()
+	case isPermanent(err):
+		log.Error("shard failed", "err", err)
+		f := meta.Failed{Shard: s.ID, File: s.Chunk.Path, Reason: err.Error(), Node: w.n.cfg.NodeID, At: time.Now().UTC()}
+		var pe *source.ParseError
+		var re *sink.RowError
+		switch {
+		case errors.As(err, &pe):
+			f.Line = pe.Line
+		case errors.As(err, &re):
+			f.Line = re.Line
+		}
+		_, ferr := meta.FailShard(ctx, w.n.cli, w.n.job, s.ID, epoch, f)
+		return ferr
+	default:
+		// The database stayed unreachable past the retry budget: hand the
+		// shard back and let whoever can reach it go on.
+		log.Warn("shard interrupted; releasing it", "err", err)
+		w.release(s, epoch)
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	secs := time.Since(start).Seconds()
+	d := meta.Done{
+		DB: s.DB, Table: s.Table, Rows: cp.Rows, Bytes: s.Bytes,
+		DigestCount: cp.DigestCount, DigestXOR: checksum.Digest{XOR: cp.DigestXOR}.Hex(),
+		Node: w.n.cfg.NodeID, Epoch: epoch, Seconds: secs, At: time.Now().UTC(),
+	}
+	if _, err := meta.CompleteShard(ctx, w.n.cli, w.n.job, s.ID, epoch, d); err != nil {
+		return err
+	}
+	log.Info("shard done", "rows", rows, "total_rows", cp.Rows, "seconds", fmt.Sprintf("%.2f", secs),
+		"mb_per_s", fmt.Sprintf("%.1f", float64(s.Bytes)/1e6/max(secs, 1e-9)))
+	return nil
+}
+
+func (w *worker) release(s meta.Shard, epoch int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := meta.ReleaseShard(ctx, w.n.cli, w.n.job, s.ID, epoch); err != nil {
+		w.log.Debug("release failed; the lease will free the shard", "shard", s.ID, "err", err)
+	}
+}
+
+func isPermanent(err error) bool {
+	var pe *source.ParseError
+	var re *sink.RowError
+	var ie *inputError
+	return errors.As(err, &pe) || errors.As(err, &re) || errors.As(err, &ie)
+}
+
+// inputError is a problem with the source data that retrying cannot fix.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string { return e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }
+
+// load writes the shard's remaining rows and returns its final checkpoint and
+// how many rows this call wrote.
+func (w *worker) load(ctx context.Context, log *slog.Logger, s meta.Shard, epoch int64) (sink.Checkpoint, int64, error) {
+	n := w.n
+	cp, err := n.target.Acquire(ctx, n.job.ID, s.ID, epoch)
+	if err != nil {
+		return cp, 0, err
+	}
+	if cp.Finished {
+		log.Info("shard already committed by a previous owner; recording it")
+		return cp, 0, nil
+	}
+	if cp.NextOffset > 0 {
+		log.Info("resuming shard from checkpoint", "offset", cp.NextOffset, "line", cp.NextLine, "rows", cp.Rows)
+	}
+	tableCols, err := n.columns(ctx, s.DB, s.Table)
+	if err != nil {
+		return cp, 0, err
+	}
+	r, err := source.OpenChunk(s.Chunk, n.spec.Source.CSV, cp.NextOffset, cp.NextLine)
+	if err != nil {
+		return cp, 0, &inputError{fmt.Errorf("shard %s: %w", s.ID, err)}
+	}
+	defer r.Close()
+
+	var (
+		wr       *sink.Writer
+		cols     []string
+		digest   = checksum.Digest{Count: cp.DigestCount, XOR: cp.DigestXOR}
+		h        = xxhash.New()
+		written  int64
+		lastSent = time.Now()
+		batch    = n.spec.Import.BatchSize
+		// pos is where the rows read so far end; cp stays what the target
+		// has committed, the fence of the next batch.
+		pos = cp
+	)
+	flush := func(final bool) error {
+		next := pos
+		next.Finished = final
+		next.DigestCount, next.DigestXOR = digest.Count, digest.XOR
+		next.Rows = cp.Rows
+		if wr != nil {
+			next.Rows += int64(wr.PendingRows())
+		}
+		if wr == nil {
+			if err := n.target.Finish(ctx, cp, next); err != nil {
+				return err
+			}
+			cp = next
+			return nil
+		}
+		pending := int64(wr.PendingRows())
+		if _, err := wr.Flush(ctx, cp, next); err != nil {
+			return err
+		}
+		written += pending
+		cp = next
+		n.metrics.rows.Add(pending)
+		n.metrics.batches.Add(1)
+		if time.Since(lastSent) > n.cfg.ProgressInterval {
+			lastSent = time.Now()
+			n.putProgress(ctx, s.ID, cp.Rows, cp.NextOffset-s.Chunk.Start)
+		}
+		return nil
+	}
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cp, written, &inputError{fmt.Errorf("shard %s: %w", s.ID, err)}
+		}
+		if rc := r.Columns(); wr == nil || !sameColumns(rc, cols) {
+			if wr != nil && wr.PendingRows() > 0 {
+				if err := flush(false); err != nil {
+					return cp, written, err
+				}
+			}
+			cols = append(cols[:0:0], rc...)
+			if err := checkColumns(cols, tableCols); err != nil {
+				return cp, written, &inputError{fmt.Errorf("%s:%d: %w", s.Chunk.Path, row.Line, err)}
+			}
+			wr = n.target.NewWriter(n.job.ID, s.ID, s.Chunk.Path, sink.TableRef{DB: s.DB, Name: s.Table}, cols)
+		}
+		want := len(tableCols)
+		if cols != nil {
+			want = len(cols)
+		}
+		if len(row.Values) != want {
+			return cp, written, &inputError{&source.ParseError{File: s.Chunk.Path, Line: row.Line, Offset: row.End,
+				Reason: fmt.Sprintf("row has %d fields, table %s.%s expects %d", len(row.Values), s.DB, s.Table, want)}}
+		}
+		digest.Add(checksum.RawRow(h, row.Values))
+		wr.Add(row)
+		pos.NextOffset, pos.NextLine = row.End, row.NextLine
+		if wr.Pending() >= batch {
+			if err := flush(false); err != nil {
+				return cp, written, err
+			}
+		}
+	}
+	if err := flush(true); err != nil {
+		return cp, written, err
+	}
+	return cp, written, nil
+}
+
+func sameColumns(a, b []string) bool {
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkColumns names the source columns the table lacks.
+func checkColumns(cols []string, table []sink.Column) error {
+	if cols == nil {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, c := range table {
+		have[strings.ToLower(c.Name)] = true
+	}
+	var missing []string
+	for _, c := range cols {
+		if !have[strings.ToLower(c)] {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("column(s) %s not in the target table", strings.Join(missing, ", "))
+	}
+	return nil
+}
