@@ -14,6 +14,8 @@ import (
 	"github.com/pingcap/kvproto/pkg/metapb"
 	"github.com/pingcap/log"
 	"go.uber.org/zap/zapcore"
+
+	"storm/internal/tikvfake"
 )
 
 func TestMain(m *testing.M) {
@@ -27,58 +29,21 @@ var (
 	nrm = import_sstpb.SwitchMode_Normal
 )
 
-func tiflash() []*metapb.StoreLabel {
-	return []*metapb.StoreLabel{{Key: "engine", Value: "tiflash"}}
-}
+// cluster is a fake PD (gRPC and HTTP, on ports of their own) with fake
+// stores.
+type cluster struct{ *tikvfake.Cluster }
 
-// defaultSchedule is a PD schedule config as PD returns it, with values of
-// several JSON kinds that must survive untouched.
-func defaultSchedule() map[string]any {
-	return map[string]any{
-		"max-merge-region-size":    json.Number("20"),
-		"max-merge-region-keys":    json.Number("200000"),
-		"leader-schedule-limit":    json.Number("4"),
-		"split-merge-interval":     "1h0m0s",
-		"enable-cross-table-merge": true,
-	}
-}
-
-// cluster is a fake PD (gRPC and HTTP) with fake stores.
-type cluster struct {
-	pd     *fakePD
-	http   *fakePDHTTP
-	stores map[uint64]*fakeStore
-}
-
-type storeSpec struct {
-	id     uint64
-	state  metapb.StoreState
-	labels []*metapb.StoreLabel
-	down   bool // listed by PD, nothing listening
-}
+type storeSpec = tikvfake.StoreSpec
 
 func startCluster(t *testing.T, specs []storeSpec, schedulers []string, paused map[string]int) *cluster {
 	t.Helper()
-	c := &cluster{stores: map[uint64]*fakeStore{}}
-	var metas []*metapb.Store
-	for _, sp := range specs {
-		addr := deadAddr(t)
-		if !sp.down {
-			fs := startFakeStore(t)
-			c.stores[sp.id] = fs
-			addr = fs.addr
-		}
-		metas = append(metas, &metapb.Store{Id: sp.id, Address: addr, State: sp.state, Labels: sp.labels})
-	}
-	c.pd = startFakePD(t, metas)
-	c.http = startFakePDHTTP(t, schedulers, paused, defaultSchedule())
-	return c
+	return &cluster{tikvfake.StartCluster(t, tikvfake.ClusterConfig{Stores: specs, Schedulers: schedulers, Paused: paused})}
 }
 
 func (c *cluster) config() Config {
 	return Config{
-		PDAddrs:         []string{c.pd.url},
-		PDHTTPAddr:      c.http.url,
+		PDAddrs:         []string{c.PD.URL},
+		PDHTTPAddr:      c.HTTP.URL(),
 		ImportMode:      true,
 		PauseSchedulers: true,
 		PauseTTL:        90 * time.Second,
@@ -86,15 +51,7 @@ func (c *cluster) config() Config {
 }
 
 // modes is what each fake store received, by store ID.
-func (c *cluster) modes() map[uint64][]import_sstpb.SwitchMode {
-	out := map[uint64][]import_sstpb.SwitchMode{}
-	for id, s := range c.stores {
-		if got := s.got(); len(got) > 0 {
-			out[id] = got
-		}
-	}
-	return out
-}
+func (c *cluster) modes() map[uint64][]import_sstpb.SwitchMode { return c.Modes() }
 
 func eq(t *testing.T, what string, got, want any) {
 	t.Helper()
@@ -105,12 +62,12 @@ func eq(t *testing.T, what string, got, want any) {
 
 func TestPrepareKeepRestore(t *testing.T) {
 	mixed := []storeSpec{
-		{id: 1},
-		{id: 2},
-		{id: 3, state: metapb.StoreState_Tombstone},
-		{id: 4, labels: tiflash()},
-		{id: 5, state: metapb.StoreState_Offline},
-		{id: 6, labels: []*metapb.StoreLabel{{Key: "engine", Value: "tikv"}, {Key: "zone", Value: "z1"}}},
+		{ID: 1},
+		{ID: 2},
+		{ID: 3, State: metapb.StoreState_Tombstone},
+		{ID: 4, Labels: tikvfake.TiFlash()},
+		{ID: 5, State: metapb.StoreState_Offline},
+		{ID: 6, Labels: []*metapb.StoreLabel{{Key: "engine", Value: "tikv"}, {Key: "zone", Value: "z1"}}},
 	}
 	allSched := []string{
 		"balance-hot-region-scheduler", "balance-leader-scheduler",
@@ -159,10 +116,10 @@ func TestPrepareKeepRestore(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := startCluster(t, tc.specs, tc.schedulers, tc.pausedBefore)
-			c.pd.ignoreExclude = tc.ignoreExclude
+			c.PD.SetIgnoreExclude(tc.ignoreExclude)
 			cfg := c.config()
 			cfg.ImportMode, cfg.PauseSchedulers = tc.importMode, tc.pause
-			pausedBefore, configBefore, _ := c.http.state()
+			pausedBefore, configBefore, _ := c.HTTP.State()
 
 			s, err := Prepare(ctx, cfg)
 			if err != nil {
@@ -171,8 +128,8 @@ func TestPrepareKeepRestore(t *testing.T) {
 			var ids []uint64
 			for _, st := range s.Stores {
 				ids = append(ids, st.ID)
-				if st.Address != c.stores[st.ID].addr {
-					t.Errorf("store %d address %q, want %q", st.ID, st.Address, c.stores[st.ID].addr)
+				if st.Address != c.Stores[st.ID].Addr {
+					t.Errorf("store %d address %q, want %q", st.ID, st.Address, c.Stores[st.ID].Addr)
 				}
 			}
 			eq(t, "saved stores", ids, tc.wantStores)
@@ -183,15 +140,15 @@ func TestPrepareKeepRestore(t *testing.T) {
 			}
 			eq(t, "modes after Prepare", c.modes(), wantModes)
 			if tc.importMode {
-				if got := c.pd.called()["GetAllStores"]; got != 1 {
+				if got := c.PD.Called()["GetAllStores"]; got != 1 {
 					t.Errorf("GetAllStores called %d times", got)
 				}
-				eq(t, "ExcludeTombstoneStores asked", c.pd.excludeAsked, []bool{true})
-			} else if n := len(c.pd.called()); n != 0 {
-				t.Errorf("PD gRPC used without import mode: %v", c.pd.called())
+				eq(t, "ExcludeTombstoneStores asked", c.PD.ExcludeAsked(), []bool{true})
+			} else if n := len(c.PD.Called()); n != 0 {
+				t.Errorf("PD gRPC used without import mode: %v", c.PD.Called())
 			}
 
-			paused, conf, reqs := c.http.state()
+			paused, conf, reqs := c.HTTP.State()
 			wantPausedState := maps.Clone(pausedBefore)
 			for _, n := range tc.wantPaused {
 				wantPausedState[n] = 90
@@ -203,8 +160,8 @@ func TestPrepareKeepRestore(t *testing.T) {
 					"max-merge-region-keys": json.Number("200000"),
 				})
 				want := maps.Clone(configBefore)
-				want["max-merge-region-size"], want["max-merge-region-keys"] = 0.0, 0.0
-				eq(t, "config after Prepare", conf, want)
+				want["max-merge-region-size"], want["max-merge-region-keys"] = 0, 0
+				eq(t, "config after Prepare", normalise(conf), normalise(want))
 			} else {
 				if len(reqs) != 0 {
 					t.Errorf("PD HTTP used without PauseSchedulers: %q", reqs)
@@ -215,7 +172,7 @@ func TestPrepareKeepRestore(t *testing.T) {
 			}
 
 			// Keep re-asserts import mode and the pause, and nothing else.
-			c.http.resetRequests()
+			c.HTTP.ResetRequests()
 			if err := Keep(ctx, cfg, s); err != nil {
 				t.Fatalf("Keep: %v", err)
 			}
@@ -223,7 +180,7 @@ func TestPrepareKeepRestore(t *testing.T) {
 				wantModes[id] = append(wantModes[id], imp)
 			}
 			eq(t, "modes after Keep", c.modes(), wantModes)
-			_, _, reqs = c.http.state()
+			_, _, reqs = c.HTTP.State()
 			var wantReqs []string
 			for _, n := range tc.wantPaused {
 				wantReqs = append(wantReqs, "POST /pd/api/v1/schedulers/"+n+` {"delay":90}`)
@@ -240,7 +197,7 @@ func TestPrepareKeepRestore(t *testing.T) {
 					wantModes[id] = append(wantModes[id], nrm)
 				}
 				eq(t, "modes after Restore", c.modes(), wantModes)
-				paused, conf, _ = c.http.state()
+				paused, conf, _ = c.HTTP.State()
 				want := maps.Clone(pausedBefore)
 				for _, n := range tc.wantPaused {
 					want[n] = 0
@@ -275,7 +232,7 @@ func TestRestoreSendsSavedConfigVerbatim(t *testing.T) {
 	if err := Restore(context.Background(), cfg, back); err != nil {
 		t.Fatal(err)
 	}
-	_, _, reqs := c.http.state()
+	_, _, reqs := c.HTTP.State()
 	eq(t, "requests", reqs, []string{`POST /pd/api/v1/config/schedule {"max-merge-region-keys":18446744073709551615}`})
 }
 

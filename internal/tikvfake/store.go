@@ -1,0 +1,70 @@
+package tikvfake
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pingcap/kvproto/pkg/import_sstpb"
+	"google.golang.org/grpc"
+)
+
+// Store is one TiKV's import service, recording the modes it was set to.
+type Store struct {
+	import_sstpb.UnimplementedImportSSTServer
+	// Addr is host:port, as PD lists a store's address.
+	Addr string
+	srv  *grpc.Server
+
+	mu       sync.Mutex
+	switches []Switch
+}
+
+// Switch is one SwitchMode request a store received.
+type Switch struct {
+	Seq  uint64
+	At   time.Time
+	Mode import_sstpb.SwitchMode
+}
+
+// StartStore serves a store's ImportSST service on a loopback port until
+// the test ends or Stop.
+func StartStore(t testing.TB) *Store {
+	t.Helper()
+	lis := Listen(t)
+	s := &Store{Addr: lis.Addr().String(), srv: grpc.NewServer()}
+	import_sstpb.RegisterImportSSTServer(s.srv, s)
+	go s.srv.Serve(lis)
+	t.Cleanup(s.srv.Stop)
+	return s
+}
+
+// Stop takes the store down: its port refuses connections from now on.
+func (s *Store) Stop() { s.srv.Stop() }
+
+func (s *Store) SwitchMode(_ context.Context, req *import_sstpb.SwitchModeRequest) (*import_sstpb.SwitchModeResponse, error) {
+	s.mu.Lock()
+	s.switches = append(s.switches, Switch{Seq: nextSeq(), At: time.Now(), Mode: req.GetMode()})
+	s.mu.Unlock()
+	return &import_sstpb.SwitchModeResponse{}, nil
+}
+
+// Modes are the modes the store was switched to, in order.
+func (s *Store) Modes() []import_sstpb.SwitchMode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]import_sstpb.SwitchMode, len(s.switches))
+	for i, sw := range s.switches {
+		out[i] = sw.Mode
+	}
+	return out
+}
+
+// Switches are the SwitchMode requests the store received, in order.
+func (s *Store) Switches() []Switch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.switches)
+}
