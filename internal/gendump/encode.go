@@ -78,12 +78,13 @@ type gen struct {
 	r         *rand.Rand
 	row       row
 	customers int64 // ids of customers referenced by orders: 1..customers
+	offset    int64 // Options.IDOffset
 }
 
 // next generates row i (0-based; rows must be asked for in order).
 func (g *gen) next(i int64) {
 	g.row.reset()
-	g.t.fill(g, i)
+	g.t.fill(g, i+g.offset)
 }
 
 // pct is true with probability p percent.

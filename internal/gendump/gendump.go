@@ -33,6 +33,10 @@ type Options struct {
 	FilesPerTable int      // data files per table (default 1 if < 1); rows are split into contiguous ranges
 	Header        bool     // CSV files start with a header line of column names
 	Tables        []string // subset of table names; nil/empty = all tables
+	// IDOffset shifts every row number (ids, sequence numbers), so dumps
+	// of one database made as shards of it (one per host) can be merged
+	// into the same tables without key clashes.
+	IDOffset int64
 }
 
 // TableInfo describes one generated table.
@@ -278,6 +282,7 @@ func newGen(o Options, t *table) *gen {
 		t:         t,
 		r:         rand.New(rand.NewPCG(uint64(o.Seed), h.Sum64())),
 		customers: max(1, int64(o.Rows)/5),
+		offset:    o.IDOffset,
 	}
 }
 
