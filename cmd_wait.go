@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -29,7 +27,7 @@ func runWait(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := commonFlags("wait")
 	timeout := fs.Duration("timeout", 0, "give up after this long (exit 3); 0 waits forever")
 	asJSON := fs.Bool("json", false, "print the barrier as JSON")
-	s, err := parse(fs, args)
+	s, err := parseJobArgs(fs, args, true)
 	if err != nil {
 		return err
 	}
@@ -58,55 +56,12 @@ func runWait(ctx context.Context, args []string, stdout io.Writer) error {
 		if b.Reason != "" {
 			fmt.Fprintf(stdout, "reason: %s\n", b.Reason)
 		}
+		if b.TiKV != "" {
+			fmt.Fprintf(stdout, "tikv: %s\n", b.TiKV)
+		}
 	}
 	if code := b.ExitCode(); code != node.ExitOK {
 		return &node.ExitError{Code: code}
 	}
-	return nil
-}
-
-func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := commonFlags("status")
-	asJSON := fs.Bool("json", false, "print JSON")
-	s, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	cli, job, err := connect(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	st, err := node.ReadStatus(ctx, cli, job)
-	if err != nil {
-		return &node.ExitError{Code: node.ExitLost, Err: err}
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	st.Print(stdout)
-	return nil
-}
-
-func runCancel(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := commonFlags("cancel")
-	reason := fs.String("reason", "", "why, recorded in the barrier")
-	s, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	cli, job, err := connect(ctx, s)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	host, _ := os.Hostname()
-	req := meta.CancelRequest{By: "storm cancel on " + host, Reason: *reason, At: time.Now().UTC()}
-	if _, err := cli.Put(ctx, job.Cancel(), meta.Encode(req)); err != nil {
-		return &node.ExitError{Code: node.ExitLost, Err: err}
-	}
-	fmt.Fprintf(stdout, "cancel requested for job %s: nodes stop and the job finalizes as cancelled\n", job.ID)
 	return nil
 }

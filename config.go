@@ -27,7 +27,14 @@ type settings struct {
 		EmbedDir  string   `mapstructure:"embed-dir"`
 	} `mapstructure:"etcd"`
 	Source struct {
-		Dir string           `mapstructure:"dir"`
+		Dir string `mapstructure:"dir"`
+		// Dirs are [[source.dirs]] tables: id, dir and, for a dump on one
+		// host's local disk, the node that holds it.
+		Dirs []struct {
+			ID   string `mapstructure:"id"`
+			Dir  string `mapstructure:"dir"`
+			Node string `mapstructure:"node"`
+		} `mapstructure:"dirs"`
 		CSV source.CSVConfig `mapstructure:"csv"`
 	} `mapstructure:"source"`
 	Target struct {
@@ -41,6 +48,10 @@ type settings struct {
 		ID           string        `mapstructure:"id"`
 		Workers      int           `mapstructure:"workers"`
 		StartTimeout time.Duration `mapstructure:"start-timeout"`
+		StatusAddr   string        `mapstructure:"status-addr"`
+		// ExitWhenIdle: once this node's own sources are done and it can
+		// claim nothing more, exit 0 without waiting for the barrier.
+		ExitWhenIdle bool `mapstructure:"exit-when-idle"`
 	} `mapstructure:"node"`
 	Import struct {
 		ShardSize   int64  `mapstructure:"shard-size"`
@@ -48,7 +59,20 @@ type settings struct {
 		OnDuplicate string `mapstructure:"on-duplicate"`
 		Mode        string `mapstructure:"mode"`
 		Incremental bool   `mapstructure:"incremental"`
+		MaxErrors   int64  `mapstructure:"max-errors"`
 	} `mapstructure:"import"`
+	Verify struct {
+		Mode string `mapstructure:"mode"`
+	} `mapstructure:"verify"`
+	TiDB struct {
+		PDAddrs         []string `mapstructure:"pd-addrs"`
+		ImportMode      bool     `mapstructure:"import-mode"`
+		PauseSchedulers bool     `mapstructure:"pause-schedulers"`
+		// PauseTTL (seconds) is hidden: how long PD keeps the scheduler
+		// pause unless the keeper renews it; 0 is import/tikv's default
+		// (5 minutes). Tests shorten it to watch the keeper at work.
+		PauseTTL int `mapstructure:"pause-ttl"`
+	} `mapstructure:"tidb"`
 	Log struct {
 		Level  string `mapstructure:"level"`
 		Format string `mapstructure:"format"`
@@ -77,11 +101,19 @@ func defaults(v *viper.Viper) {
 		"node.id":                     host,
 		"node.workers":                4,
 		"node.start-timeout":          "30s",
+		"node.exit-when-idle":         false,
+		"node.status-addr":            "",
 		"import.shard-size":           256 << 20,
 		"import.batch-size":           4 << 20,
 		"import.on-duplicate":         "error",
 		"import.mode":                 "auto",
 		"import.incremental":          false,
+		"import.max-errors":           0,
+		"verify.mode":                 meta.VerifyDigest,
+		"tidb.pd-addrs":               []string{},
+		"tidb.import-mode":            true,
+		"tidb.pause-schedulers":       true,
+		"tidb.pause-ttl":              0,
 		"log.level":                   "info",
 		"log.format":                  "text",
 		"job.id":                      "",
@@ -118,7 +150,8 @@ func load(fs *pflag.FlagSet) (*settings, error) {
 	v.SetEnvPrefix("STORM")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
-	for flag, key := range map[string]string{"job": "job.id", "etcd": "etcd.endpoints", "node-id": "node.id", "workers": "node.workers"} {
+	for flag, key := range map[string]string{"job": "job.id", "etcd": "etcd.endpoints", "node-id": "node.id", "workers": "node.workers",
+		"status-addr": "node.status-addr"} {
 		if f := fs.Lookup(flag); f != nil && f.Changed {
 			if err := v.BindPFlag(key, f); err != nil {
 				return nil, err
@@ -130,8 +163,10 @@ func load(fs *pflag.FlagSet) (*settings, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	// Environment lists arrive as one string.
-	if len(s.Etcd.Endpoints) == 1 && strings.Contains(s.Etcd.Endpoints[0], ",") {
-		s.Etcd.Endpoints = strings.Split(s.Etcd.Endpoints[0], ",")
+	for _, list := range []*[]string{&s.Etcd.Endpoints, &s.TiDB.PDAddrs} {
+		if len(*list) == 1 && strings.Contains((*list)[0], ",") {
+			*list = strings.Split((*list)[0], ",")
+		}
 	}
 	return &s, s.validate()
 }
@@ -147,6 +182,9 @@ func (s *settings) validate() error {
 	if s.Etcd.LeaseTTL < 2 {
 		bad = append(bad, "etcd.lease-ttl must be at least 2 seconds")
 	}
+	if s.Import.MaxErrors < 0 {
+		bad = append(bad, "import.max-errors must not be negative")
+	}
 	if s.Import.ShardSize < 1 {
 		bad = append(bad, "import.shard-size must be positive")
 	}
@@ -160,6 +198,30 @@ func (s *settings) validate() error {
 	default:
 		bad = append(bad, fmt.Sprintf("import.mode %q: want auto, load or insert", s.Import.Mode))
 	}
+	switch s.Verify.Mode {
+	case meta.VerifyDigest, meta.VerifyCount, meta.VerifyOff:
+	default:
+		bad = append(bad, fmt.Sprintf("verify.mode %q: want digest, count or off", s.Verify.Mode))
+	}
+	seen := map[string]bool{}
+	for _, d := range s.spec().Source.Sources() {
+		if err := meta.CheckSourceID(d.ID); err != nil {
+			bad = append(bad, "source: "+err.Error())
+		}
+		if seen[d.ID] {
+			bad = append(bad, fmt.Sprintf("source id %q is declared twice (source.dir is id %q)", d.ID, meta.MainSource))
+		}
+		seen[d.ID] = true
+		if d.Dir == "" {
+			bad = append(bad, fmt.Sprintf("source %q has no dir", d.ID))
+		}
+	}
+	if len(seen) == 0 {
+		bad = append(bad, "no source: set source.dir or [[source.dirs]]")
+	}
+	if s.TiDB.PauseTTL < 0 {
+		bad = append(bad, "tidb.pause-ttl must not be negative")
+	}
 	if len(bad) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(bad, "; "))
 	}
@@ -170,11 +232,22 @@ func (s *settings) validate() error {
 func (s *settings) spec() meta.Spec {
 	return meta.Spec{
 		Job:    s.Job.ID,
-		Source: meta.SourceSpec{Dir: s.Source.Dir, CSV: s.Source.CSV},
+		Source: meta.SourceSpec{Dir: s.Source.Dir, Dirs: s.sourceDirs(), CSV: s.Source.CSV},
 		Target: meta.TargetSpec{Host: s.Target.Host, Port: s.Target.Port, User: s.Target.User, TimeZone: s.Target.TimeZone},
 		Import: meta.ImportSpec{ShardSize: s.Import.ShardSize, BatchSize: s.Import.BatchSize,
-			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental},
+			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors},
+		Verify: meta.VerifySpec{Mode: s.Verify.Mode},
+		TiDB: meta.TiDBSpec{PDAddrs: s.TiDB.PDAddrs, ImportMode: s.TiDB.ImportMode, PauseSchedulers: s.TiDB.PauseSchedulers,
+			PauseTTL: s.TiDB.PauseTTL},
 	}
+}
+
+func (s *settings) sourceDirs() []meta.SourceDir {
+	var out []meta.SourceDir
+	for _, d := range s.Source.Dirs {
+		out = append(out, meta.SourceDir{ID: d.ID, Dir: d.Dir, Node: d.Node})
+	}
+	return out
 }
 
 func (s *settings) nodeConfig() node.Config {
@@ -182,5 +255,6 @@ func (s *settings) nodeConfig() node.Config {
 		Spec: s.spec(), Prefix: s.Etcd.Prefix, Endpoints: s.Etcd.Endpoints, LeaseTTL: s.Etcd.LeaseTTL,
 		NodeID: s.Node.ID, Workers: s.Node.Workers, Password: s.Target.Password,
 		EmbedDir: s.Etcd.EmbedDir, StartTimeout: s.Node.StartTimeout, ProgressInterval: 2 * time.Second,
+		StatusAddr: s.Node.StatusAddr, ExitWhenIdle: s.Node.ExitWhenIdle,
 	}
 }

@@ -16,6 +16,8 @@ func TestLoadPrecedence(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`
 [job]
 id = "from-file"
+[source]
+dir = "/data/dump"
 [target]
 port = 4000
 password = "file-secret"

@@ -20,10 +20,11 @@ import (
 const usageText = `storm: parallel bulk import into TiDB and MySQL-compatible databases
 
 usage:
-  storm node   --config storm.toml [--embed-etcd] [--node-id ID] [--workers N]
+  storm node   --config storm.toml [--embed-etcd] [--node-id ID] [--workers N] [--status-addr HOST:PORT]
   storm wait   --config storm.toml       block until the job's barrier exists
-  storm status --config storm.toml [--json]
-  storm cancel --config storm.toml [--reason TEXT]
+  storm status --config storm.toml [--json] [--watch [--interval 1s]]
+  storm cancel --config storm.toml [--reason TEXT]      (= storm job cancel)
+  storm job    list | show | cancel | retry | forget    (storm job help)
 
 exit codes: 0 job succeeded, 1 job failed or cancelled, 2 usage or config
 error, 3 lost coordination (restartable).
@@ -48,6 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"wait":   runWait,
 		"status": runStatus,
 		"cancel": runCancel,
+		"job":    runJob,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -106,13 +108,15 @@ func runNode(ctx context.Context, args []string, stdout io.Writer) error {
 	embed := fs.Bool("embed-etcd", false, "run an embedded etcd serving the first etcd.endpoints address")
 	fs.String("node-id", "", "node id (node.id; default: the hostname)")
 	fs.Int("workers", 0, "shard workers (node.workers)")
+	fs.String("status-addr", "", "serve /metrics, /status and /debug/pprof here (node.status-addr)")
 	s, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	cfg := s.nodeConfig()
 	cfg.Embed = *embed
-	cfg.Log = newLogger(s, os.Stderr)
+	cfg.Console = node.NewConsole(os.Stderr)
+	cfg.Log = newLogger(s, cfg.Console)
 	cfg.Out = stdout
 	code, err := node.Run(ctx, cfg)
 	if err != nil {

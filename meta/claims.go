@@ -8,60 +8,81 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// ClaimShard takes a shard for node on its lease, if nobody owns, finished or
-// failed it. The returned epoch is the revision of the claim: a fencing token
-// that only grows, carried into the database checkpoint.
-func ClaimShard(ctx context.Context, cli *clientv3.Client, job Job, id, node string, lease clientv3.LeaseID) (epoch int64, ok bool, err error) {
+// ClaimShard takes an import shard; see Pool.Claim.
+func ClaimShard(ctx context.Context, cli *clientv3.Client, job Job, id, node string, lease clientv3.LeaseID) (int64, bool, error) {
+	return ImportPool.Claim(ctx, cli, job, id, node, lease)
+}
+
+// CompleteShard records a finished import shard; see Pool.Complete.
+func CompleteShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, d Done) (bool, error) {
+	return ImportPool.Complete(ctx, cli, job, id, epoch, d)
+}
+
+// FailShard records an import shard that stopped for good.
+func FailShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, f Failed) (bool, error) {
+	return ImportPool.Fail(ctx, cli, job, id, epoch, f)
+}
+
+// ReleaseShard gives an unfinished import shard back to the pool.
+func ReleaseShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64) error {
+	return ImportPool.Release(ctx, cli, job, id, epoch)
+}
+
+// Claim takes an item for node on its lease, if nobody owns, finished or
+// failed it. The returned epoch is the revision of the claim: a fencing
+// token that only grows, carried into the database checkpoint.
+func (p Pool) Claim(ctx context.Context, cli *clientv3.Client, job Job, id, node string, lease clientv3.LeaseID) (epoch int64, ok bool, err error) {
 	resp, err := cli.Txn(ctx).If(
-		clientv3.Compare(clientv3.CreateRevision(job.Claim(id)), "=", 0),
-		clientv3.Compare(clientv3.CreateRevision(job.Done(id)), "=", 0),
-		clientv3.Compare(clientv3.CreateRevision(job.Failed(id)), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(job.Key(p.Claims, id)), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(job.Key(p.Done, id)), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(job.Key(p.Failed, id)), "=", 0),
 	).Then(
-		clientv3.OpPut(job.Claim(id), Encode(Claim{Node: node, At: time.Now().UTC()}), clientv3.WithLease(lease)),
+		clientv3.OpPut(job.Key(p.Claims, id), Encode(Claim{Node: node, At: time.Now().UTC()}), clientv3.WithLease(lease)),
 	).Commit()
 	if err != nil {
-		return 0, false, fmt.Errorf("claim shard %s: %w", id, err)
+		return 0, false, fmt.Errorf("claim %s %s: %w", p.Name, id, err)
 	}
 	return resp.Header.Revision, resp.Succeeded, nil
 }
 
 // ownClaim holds while the claim key is still the one this owner wrote.
-func ownClaim(job Job, id string, epoch int64) clientv3.Cmp {
-	return clientv3.Compare(clientv3.ModRevision(job.Claim(id)), "=", epoch)
+func (p Pool) ownClaim(job Job, id string, epoch int64) clientv3.Cmp {
+	return clientv3.Compare(clientv3.ModRevision(job.Key(p.Claims, id)), "=", epoch)
 }
 
-// CompleteShard records a finished shard and releases its claim, if the claim is
-// still ours. When it is not, the shard's new owner finds the finished
-// checkpoint in the database and writes the record itself.
-func CompleteShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, d Done) (bool, error) {
-	resp, err := cli.Txn(ctx).If(ownClaim(job, id, epoch)).Then(
-		clientv3.OpPut(job.Done(id), Encode(d)),
-		clientv3.OpDelete(job.Claim(id)),
-		clientv3.OpDelete(job.Progress(id)),
-	).Commit()
+// Complete records a finished item and releases its claim, if the claim is
+// still ours. When it is not, the item's new owner finds the finished
+// checkpoint in the database (or redoes a read-only item) and writes the
+// record itself.
+func (p Pool) Complete(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, record any) (bool, error) {
+	ops := []clientv3.Op{clientv3.OpPut(job.Key(p.Done, id), Encode(record)), clientv3.OpDelete(job.Key(p.Claims, id))}
+	if p.Progress != "" {
+		ops = append(ops, clientv3.OpDelete(job.Key(p.Progress, id)))
+	}
+	resp, err := cli.Txn(ctx).If(p.ownClaim(job, id, epoch)).Then(ops...).Commit()
 	if err != nil {
-		return false, fmt.Errorf("complete shard %s: %w", id, err)
+		return false, fmt.Errorf("complete %s %s: %w", p.Name, id, err)
 	}
 	return resp.Succeeded, nil
 }
 
-// FailShard records a shard that stopped for good, and releases its claim.
-func FailShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, f Failed) (bool, error) {
-	resp, err := cli.Txn(ctx).If(ownClaim(job, id, epoch)).Then(
-		clientv3.OpPut(job.Failed(id), Encode(f)),
-		clientv3.OpDelete(job.Claim(id)),
+// Fail records an item that stopped for good, and releases its claim.
+func (p Pool) Fail(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, f Failed) (bool, error) {
+	resp, err := cli.Txn(ctx).If(p.ownClaim(job, id, epoch)).Then(
+		clientv3.OpPut(job.Key(p.Failed, id), Encode(f)),
+		clientv3.OpDelete(job.Key(p.Claims, id)),
 	).Commit()
 	if err != nil {
-		return false, fmt.Errorf("fail shard %s: %w", id, err)
+		return false, fmt.Errorf("fail %s %s: %w", p.Name, id, err)
 	}
 	return resp.Succeeded, nil
 }
 
-// ReleaseShard gives an unfinished shard back to the pool.
-func ReleaseShard(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64) error {
-	_, err := cli.Txn(ctx).If(ownClaim(job, id, epoch)).Then(clientv3.OpDelete(job.Claim(id))).Commit()
+// Release gives an unfinished item back to the pool.
+func (p Pool) Release(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64) error {
+	_, err := cli.Txn(ctx).If(p.ownClaim(job, id, epoch)).Then(clientv3.OpDelete(job.Key(p.Claims, id))).Commit()
 	if err != nil {
-		return fmt.Errorf("release shard %s: %w", id, err)
+		return fmt.Errorf("release %s %s: %w", p.Name, id, err)
 	}
 	return nil
 }

@@ -15,11 +15,13 @@ const DefaultPrefix = "/storm"
 type Phase string
 
 const (
-	PhasePlan     Phase = "plan"
-	PhasePrepare  Phase = "prepare"
-	PhaseImport   Phase = "import"
-	PhaseVerify   Phase = "verify"
-	PhaseFinalize Phase = "finalize"
+	PhasePlan    Phase = "plan"
+	PhasePrepare Phase = "prepare"
+	PhaseImport  Phase = "import"
+	PhaseVerify  Phase = "verify"
+	// PhaseVerifyPlan splits the tables into the ranges peers read back.
+	PhaseVerifyPlan Phase = "verify-plan"
+	PhaseFinalize   Phase = "finalize"
 )
 
 // Kind is the directory of a per-job key: the part after /storm/jobs/<job>/.
@@ -38,6 +40,9 @@ const (
 	KindTiKV     Kind = "tikv"
 	KindCancel   Kind = "cancel"
 	KindBarrier  Kind = "barrier"
+	// KindTables records, once per table, that it was created or found and
+	// checked empty: a later source into the same table skips the check.
+	KindTables Kind = "tables"
 )
 
 // Job formats the keys of one job: <prefix>/jobs/<id>/...
@@ -93,6 +98,30 @@ func (j Job) Done(id string) string           { return j.Dir(KindDone) + id }
 func (j Job) Failed(id string) string         { return j.Dir(KindFailed) + id }
 func (j Job) ElectionName(name string) string { return j.Dir(KindElection) + name }
 
+// PhasePlanSource prefixes the phases that plan one source each. Not
+// "plan/": an election's keys live under its name plus "/", and the plan
+// phase's election must not see another's campaigners.
+const PhasePlanSource Phase = "plan-source"
+
+// PlanSource is the phase that plans one source: phase/plan-source/<id>.
+func PlanSource(id string) Phase { return PhasePlanSource + "/" + Phase(id) }
+
+// SourceOfPhase returns the source a plan-source/<id> phase plans.
+func SourceOfPhase(name string) (string, bool) {
+	return strings.CutPrefix(name, string(PhasePlanSource)+"/")
+}
+
+// CheckSourceID keeps source ids usable in keys and shard ids.
+func CheckSourceID(id string) error {
+	if err := checkName("source id", id); err != nil {
+		return err
+	}
+	if strings.Contains(id, ".") {
+		return fmt.Errorf("source id %q must not contain '.'", id)
+	}
+	return nil
+}
+
 // Key is a parsed per-job key.
 type Key struct {
 	Job  string
@@ -118,7 +147,8 @@ func (j Job) Parse(key string) (k Key, ok bool) {
 		if name != "" {
 			return Key{}, false
 		}
-	case KindNodes, KindElection, KindPhase, KindShards, KindClaims, KindProgress, KindDone, KindFailed, KindTiKV:
+	case KindNodes, KindElection, KindPhase, KindShards, KindClaims, KindProgress, KindDone, KindFailed, KindTiKV,
+		KindVerifyRanges, KindVerifyClaims, KindVerifyDone, KindVerifyFailed, KindTables:
 		if name == "" {
 			return Key{}, false
 		}

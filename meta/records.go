@@ -16,12 +16,65 @@ type Spec struct {
 	Source SourceSpec `json:"source"`
 	Target TargetSpec `json:"target"`
 	Import ImportSpec `json:"import"`
+	Verify VerifySpec `json:"verify"`
+	TiDB   TiDBSpec   `json:"tidb"`
 }
 
-type SourceSpec struct {
-	Dir string           `json:"dir"`
-	CSV source.CSVConfig `json:"csv"`
+// TiDBSpec is how the job treats a TiDB cluster behind the target: with PD
+// addresses set, prepare switches TiKV to import mode and pauses PD's
+// balance schedulers, a keeper re-asserts both while shards are in work,
+// and finalize restores what prepare saved.
+type TiDBSpec struct {
+	PDAddrs         []string `json:"pd-addrs,omitempty"`
+	ImportMode      bool     `json:"import-mode"`
+	PauseSchedulers bool     `json:"pause-schedulers"`
+	PauseTTL        int      `json:"pause-ttl,omitempty"` // seconds; 0: import/tikv's default
 }
+
+// VerifySpec says how the verify phase checks the target: digest (row
+// count and content digest per table, read back by peers in primary-key
+// ranges), count (row counts only) or off.
+type VerifySpec struct {
+	Mode string `json:"mode"`
+}
+
+// Verify modes.
+const (
+	VerifyDigest = "digest"
+	VerifyCount  = "count"
+	VerifyOff    = "off"
+)
+
+type SourceSpec struct {
+	Dir  string           `json:"dir,omitempty"` // one shared source, id "main": shorthand for Dirs
+	Dirs []SourceDir      `json:"dirs,omitempty"`
+	CSV  source.CSVConfig `json:"csv"`
+}
+
+// SourceDir is one dump directory of the job. Node set: only that node can
+// read it (a dump on its local disk), so only it plans the source and
+// claims its shards. Node empty: shared storage, any node may.
+type SourceDir struct {
+	ID   string `json:"id"`
+	Dir  string `json:"dir"`
+	Node string `json:"node,omitempty"`
+}
+
+// MainSource is the id of the source given as source.dir.
+const MainSource = "main"
+
+// Sources lists every declared source: source.dir as "main", then the
+// [[source.dirs]].
+func (s SourceSpec) Sources() []SourceDir {
+	var out []SourceDir
+	if s.Dir != "" {
+		out = append(out, SourceDir{ID: MainSource, Dir: s.Dir})
+	}
+	return append(out, s.Dirs...)
+}
+
+// Readable says whether node can read the source.
+func (d SourceDir) Readable(node string) bool { return d.Node == "" || d.Node == node }
 
 type TargetSpec struct {
 	Host     string `json:"host"`
@@ -36,6 +89,7 @@ type ImportSpec struct {
 	OnDuplicate string `json:"on-duplicate"`
 	Mode        string `json:"mode"`
 	Incremental bool   `json:"incremental"`
+	MaxErrors   int64  `json:"max-errors"`
 }
 
 // SpecRecord is what /spec holds: the spec plus who wrote it.
@@ -66,6 +120,8 @@ type PhaseMarker struct {
 
 // PlanSummary is the plan phase's marker summary.
 type PlanSummary struct {
+	Source   string      `json:"source,omitempty"`
+	Dir      string      `json:"dir,omitempty"`
 	Shards   int         `json:"shards"`
 	Bytes    int64       `json:"bytes"`
 	Tables   []PlanTable `json:"tables"`
@@ -111,16 +167,20 @@ type Progress struct {
 
 // Done records a finished shard; the database checkpoint is its truth.
 type Done struct {
-	DB          string    `json:"db"`
-	Table       string    `json:"table"`
-	Rows        int64     `json:"rows"`
-	Bytes       int64     `json:"bytes"`
-	DigestCount int64     `json:"digest_count"`
-	DigestXOR   string    `json:"digest_xor"` // hex: etcdctl users read it, JSON numbers lose 64-bit precision
-	Node        string    `json:"node"`
-	Epoch       int64     `json:"epoch"`
-	Seconds     float64   `json:"seconds"`
-	At          time.Time `json:"at"`
+	DB          string `json:"db"`
+	Table       string `json:"table"`
+	Rows        int64  `json:"rows"`
+	Bytes       int64  `json:"bytes"`
+	DigestCount int64  `json:"digest_count"`
+	DigestXOR   string `json:"digest_xor"` // hex: etcdctl users read it, JSON numbers lose 64-bit precision
+	// DigestColumns are the target columns the digest covers, in table
+	// order (the source's columns); "*mixed*" when they changed within the
+	// shard, so the table's digest can't be checked.
+	DigestColumns []string  `json:"digest_columns,omitempty"`
+	Node          string    `json:"node"`
+	Epoch         int64     `json:"epoch"`
+	Seconds       float64   `json:"seconds"`
+	At            time.Time `json:"at"`
 }
 
 // Failed records a shard that stopped for good.
@@ -159,6 +219,8 @@ type Barrier struct {
 	Bytes    int64         `json:"bytes"`
 	Shards   int           `json:"shards"`
 	Failed   []Failed      `json:"failed,omitempty"`
+	TiKV     string        `json:"tikv,omitempty"`     // what finalize restored on the TiDB cluster
+	Rejected int64         `json:"rejected,omitempty"` // rows refused within import.max-errors: storm_meta.rejected
 	Nodes    []string      `json:"nodes"`
 	Started  time.Time     `json:"started"`
 	Finished time.Time     `json:"finished"`
@@ -168,12 +230,39 @@ type Barrier struct {
 
 // TableResult is the verify phase's finding for one table.
 type TableResult struct {
-	DB       string `json:"db"`
-	Table    string `json:"table"`
-	Expected int64  `json:"expected_rows"`
-	Actual   int64  `json:"actual_rows"`
-	OK       bool   `json:"ok"`
-	Note     string `json:"note,omitempty"`
+	DB             string `json:"db"`
+	Table          string `json:"table"`
+	Mode           string `json:"mode"` // digest, count or off, as checked for this table
+	Expected       int64  `json:"expected_rows"`
+	Actual         int64  `json:"actual_rows"`
+	ExpectedDigest string `json:"expected_digest,omitempty"`
+	ActualDigest   string `json:"actual_digest,omitempty"`
+	Duplicates     int64  `json:"duplicates,omitempty"` // source rows replaced or skipped (on-duplicate)
+	OK             bool   `json:"ok"`
+	Note           string `json:"note,omitempty"`
+}
+
+// VerifyRange is a part of a table the verify phase reads back: rows with
+// Lo <= PK < Hi (nil: unbounded), or the whole table when PK is "".
+type VerifyRange struct {
+	ID      string   `json:"id"`
+	DB      string   `json:"db"`
+	Table   string   `json:"table"`
+	Columns []string `json:"columns"`
+	PK      string   `json:"pk,omitempty"`
+	Lo      *int64   `json:"lo,omitempty"`
+	Hi      *int64   `json:"hi,omitempty"`
+}
+
+// VerifyDone is the target digest of one verify range.
+type VerifyDone struct {
+	DB          string    `json:"db"`
+	Table       string    `json:"table"`
+	DigestCount int64     `json:"digest_count"`
+	DigestXOR   string    `json:"digest_xor"`
+	Node        string    `json:"node"`
+	Seconds     float64   `json:"seconds"`
+	At          time.Time `json:"at"`
 }
 
 // ExitCode is what a node, `storm wait` and a late node exit with.

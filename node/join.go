@@ -84,6 +84,7 @@ func (n *Node) joinSpec(ctx context.Context) error {
 }
 
 func (n *Node) runPhase(ctx context.Context, sess *concurrency.Session, p meta.Phase, fn election.Func) (meta.PhaseMarker, error) {
+	n.setPhase(p)
 	m, err := election.Once(ctx, sess, n.job, p, n.cfg.NodeID, func(ctx context.Context, l *election.Leader) (any, error) {
 		n.log.Info("leading phase", "phase", p)
 		return fn(ctx, l)
@@ -98,7 +99,7 @@ func (n *Node) runPhase(ctx context.Context, sess *concurrency.Session, p meta.P
 func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, error) {
 	sc := sink.Config{
 		Host: spec.Target.Host, Port: spec.Target.Port, User: spec.Target.User, Password: cfg.Password,
-		OnDuplicate: spec.Import.OnDuplicate, Mode: spec.Import.Mode, BatchBytes: spec.Import.BatchSize,
+		OnDuplicate: spec.Import.OnDuplicate, Mode: spec.Import.Mode, BatchBytes: spec.Import.BatchSize, MaxErrors: spec.Import.MaxErrors,
 		TimeZone: spec.Target.TimeZone,
 	}
 	deadline := time.Now().Add(cfg.StartTimeout)

@@ -19,6 +19,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 
+	"storm/import/checksum"
 	"storm/import/sink"
 	"storm/internal/etcdserver"
 	"storm/meta"
@@ -51,6 +52,11 @@ type Config struct {
 	ProgressInterval time.Duration
 	Log              *slog.Logger
 	Out              io.Writer // where the final result is printed
+	Console          *Console  // stderr: a terminal gets a progress bar (node/console.go)
+	StatusAddr       string    // serve /metrics, /status, /debug/pprof here; "" is off (node/httpserver.go)
+	// ExitWhenIdle: once this node's own sources are done and it can claim
+	// nothing more, it exits 0 without waiting for the barrier.
+	ExitWhenIdle bool
 }
 
 // ExitError carries the exit code an error should end the process with.
@@ -83,11 +89,17 @@ type Node struct {
 
 	colMu sync.Mutex
 	cols  map[string][]sink.Column
+	dcols map[string][]checksum.Column
 }
 
 type metrics struct {
 	rows, batches, claims atomic.Int64
+	ops                   // node/metrics.go
 }
+
+// errIdle ends a node that has done all it can (node.exit-when-idle); the
+// job goes on with its peers.
+var errIdle = errors.New("idle: this node's sources are done and it can claim nothing more")
 
 // errSessionLost ends one attempt at the job; the node joins again.
 var errSessionLost = errors.New("etcd session lost")
@@ -105,9 +117,16 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitUsage, usage("job: %w", err)
 	}
-	n := &Node{cfg: cfg, spec: cfg.Spec, job: job, cols: map[string][]sink.Column{},
+	n := &Node{cfg: cfg, spec: cfg.Spec, job: job, cols: map[string][]sink.Column{}, dcols: map[string][]checksum.Column{},
 		log: cfg.Log.With("job", job.ID, "node", cfg.NodeID)}
+	n.log = n.withPhase(n.log) // node/console.go: every line says the phase
+	n.cfg.Log = n.log
 
+	if cfg.Embed && cfg.ExitWhenIdle {
+		// Its peers need its etcd until the barrier.
+		n.log.Warn("node.exit-when-idle is ignored on the node that embeds etcd")
+		n.cfg.ExitWhenIdle = false
+	}
 	if cfg.Embed {
 		srv, err := n.startEmbedded(ctx)
 		if err != nil {
@@ -120,18 +139,30 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		return ExitUsage, err
 	}
 	defer n.cli.Close()
+	stopHTTP, err := n.serveHTTP(ctx) // node/httpserver.go
+	if err != nil {
+		return ExitUsage, err
+	}
+	defer stopHTTP()
 
 	// Every phase is idempotent, so any trouble short of a config error is
 	// met by joining again: a lost session, an etcd or database hiccup.
 	const maxAttempts = 10
 	for attempt := 1; ; attempt++ {
+		claims := n.metrics.claims.Load()
 		b, err := n.attempt(ctx)
 		if err == nil {
+			n.setPhase(nodePhaseFinished)
 			n.report(b)
 			if cfg.Embed {
 				n.waitPeersGone(ctx)
 			}
 			return b.ExitCode(), nil
+		}
+		if errors.Is(err, errIdle) {
+			n.log.Info("exiting when idle: this node's sources are done; peers finish the job")
+			fmt.Fprintf(n.cfg.Out, "job %s: node %s done with its part (node.exit-when-idle); the job goes on\n", n.job.ID, n.cfg.NodeID)
+			return ExitOK, nil
 		}
 		var ee *ExitError
 		if errors.As(err, &ee) || ctx.Err() != nil {
@@ -142,6 +173,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 			attempt = 0
 		} else {
 			n.log.Warn("attempt failed; rejoining", "attempt", attempt, "err", err)
+			// The budget is for attempts in a row that get nothing done. An
+			// attempt that claimed shards before it failed (an etcd leader
+			// change fails the requests in flight) starts it afresh, or else
+			// a long import would give up after its tenth etcd hiccup.
+			if n.metrics.claims.Load() > claims {
+				attempt = 0
+			}
 		}
 		if attempt >= maxAttempts {
 			return ExitLost, fmt.Errorf("giving up after %d attempts: %w", attempt, err)
@@ -263,6 +301,7 @@ func (n *Node) runSession(ctx context.Context, sess *concurrency.Session) (meta.
 	if err := n.register(ctx, sess); err != nil {
 		return meta.Barrier{}, err
 	}
+	n.startSession(ctx, sess) // node/heartbeat.go
 	if err := n.joinSpec(ctx); err != nil {
 		return meta.Barrier{}, err
 	}
@@ -272,19 +311,26 @@ func (n *Node) runSession(ctx context.Context, sess *concurrency.Session) (meta.
 			return meta.Barrier{}, err
 		}
 		n.target = t
+		n.metrics.target.Store(t) // for /metrics, read on another goroutine
 	}
 
-	plan, err := n.runPhase(ctx, sess, meta.PhasePlan, n.plan)
+	planned, err := n.planSources(ctx, sess)
 	if err != nil {
 		return meta.Barrier{}, err
 	}
-	if plan.Error == "" {
+	if planned {
 		if _, err := n.runPhase(ctx, sess, meta.PhasePrepare, n.prepare); err != nil {
 			return meta.Barrier{}, err
 		}
-		if err := n.importShards(ctx, sess); err != nil {
+		if err := n.importIfPrepared(ctx, sess); err != nil {
 			return meta.Barrier{}, err
 		}
+	}
+	if _, err := n.runPhase(ctx, sess, meta.PhaseVerifyPlan, n.verifyPlan); err != nil {
+		return meta.Barrier{}, err
+	}
+	if err := n.verifyRanges(ctx, sess); err != nil {
+		return meta.Barrier{}, err
 	}
 	if _, err := n.runPhase(ctx, sess, meta.PhaseVerify, n.verify); err != nil {
 		return meta.Barrier{}, err
@@ -293,6 +339,25 @@ func (n *Node) runSession(ctx context.Context, sess *concurrency.Session) (meta.
 		return meta.Barrier{}, err
 	}
 	return meta.WaitBarrier(ctx, n.cli, n.job)
+}
+
+// planSources runs the plan phase, then plans each source this node can
+// read whose plan is not done yet. false: a plan failed.
+func (n *Node) planSources(ctx context.Context, sess *concurrency.Session) (bool, error) {
+	plan, err := n.runPhase(ctx, sess, meta.PhasePlan, n.plan)
+	if err != nil || plan.Error != "" {
+		return false, err
+	}
+	for _, src := range n.spec.Source.Sources() {
+		if !src.Readable(n.cfg.NodeID) {
+			continue
+		}
+		m, err := n.runPhase(ctx, sess, meta.PlanSource(src.ID), n.planSource(src))
+		if err != nil || m.Error != "" {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 func deref(b *meta.Barrier) meta.Barrier {
@@ -304,7 +369,14 @@ func deref(b *meta.Barrier) meta.Barrier {
 
 // importShards runs the workers until no shard is left to do.
 func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) error {
-	v := newView(n.job, n.cfg.NodeID, n.log)
+	sources := n.spec.Source.Sources()
+	readable := map[string]bool{}
+	for _, src := range sources {
+		readable[src.ID] = src.Readable(n.cfg.NodeID)
+	}
+	v := newView[meta.Shard](n.job, meta.ImportPool, n.cfg.NodeID, n.log).
+		withSources(sources, func(s meta.Shard) bool { return readable[s.Source] })
+	v.idleExit = n.cfg.ExitWhenIdle
 	vctx, stopView := context.WithCancel(ctx)
 	defer stopView()
 	viewErr := make(chan error, 1)
@@ -314,11 +386,13 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 	case err := <-viewErr:
 		return err
 	}
+	n.setPhase(meta.PhaseImport)
 	n.log.Info("phase import: starting workers", "workers", n.cfg.Workers, "shards", v.snapshot().Shards)
 
 	pctx, stopProgress := context.WithCancel(ctx)
 	defer stopProgress()
 	go n.logProgress(pctx, v)
+	go n.keepTiKV(pctx, sess, v)
 
 	g, gctx := errgroup.WithContext(ctx)
 	for i := 0; i < n.cfg.Workers; i++ {
@@ -327,6 +401,9 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if c := v.snapshot(); n.cfg.ExitWhenIdle && !c.settled() && !c.stopping() && c.idle() {
+		return errIdle
 	}
 	// Our workers are idle; peers may still hold shards, and one may die
 	// and hand its shard back, so keep the workers' view until all settle.
@@ -340,7 +417,11 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 
 // logProgress logs a progress line at an interval (systemd and CI read logs,
 // not terminals).
-func (n *Node) logProgress(ctx context.Context, v *view) {
+func (n *Node) logProgress(ctx context.Context, v *view[meta.Shard]) {
+	if n.cfg.Console.Terminal() {
+		n.progressBar(ctx, v) // node/console.go
+		return
+	}
 	t := time.NewTicker(n.cfg.ProgressInterval * 5)
 	defer t.Stop()
 	for {

@@ -13,70 +13,82 @@ import (
 	"storm/meta"
 )
 
-// sourceID names the job's one source directory in shard ids.
-const sourceID = "main"
-
 // maxTxnOps stays below etcd's default --max-txn-ops (128), leaving room for
 // the leader guard.
 const maxTxnOps = 100
 
-// plan creates the target schema, checks once that the tables are empty, and
-// writes the shard definitions. It is idempotent: a leader that dies
-// mid-plan is replaced and the next one redoes it; no shard can be claimed
-// before the plan marker exists, so the tables are still as they were.
+// plan does what the whole job needs once before any source is planned:
+// storm's own tables in the target.
 func (n *Node) plan(ctx context.Context, l *election.Leader) (any, error) {
 	if err := n.target.EnsureMeta(ctx); err != nil {
 		return nil, fmt.Errorf("checkpoint table: %w", err)
 	}
-	layout, err := source.Discover(n.spec.Source.Dir)
-	if err != nil {
-		return nil, election.Fail(fmt.Errorf("source %s: %w", n.spec.Source.Dir, err))
+	var ids []string
+	for _, src := range n.spec.Source.Sources() {
+		ids = append(ids, src.ID)
 	}
-	db := n.target.DB()
-	for _, d := range layout.Databases {
-		if err := n.createDatabase(ctx, db, d); err != nil {
-			return nil, err
-		}
-	}
-	sum := meta.PlanSummary{Skipped: layout.Skipped, LoadData: n.target.UsesLoadData()}
-	var shards []meta.Shard
-	for _, t := range layout.Tables {
-		pt, err := n.prepareTable(ctx, db, t)
+	return map[string]any{"sources": ids, "load_data": n.target.UsesLoadData()}, nil
+}
+
+// planSource returns the work of the phase that plans one source: create
+// its databases and tables if missing, check each table once for the whole
+// job (see prepareTable), and write the source's shards. A node-local
+// source is planned by its node only, whenever that node comes. It is
+// idempotent: a leader that dies mid-plan is replaced and the next one
+// redoes it; no shard of the source can be claimed before its marker
+// exists.
+func (n *Node) planSource(src meta.SourceDir) election.Func {
+	return func(ctx context.Context, l *election.Leader) (any, error) {
+		layout, err := source.Discover(src.Dir)
 		if err != nil {
-			return nil, err
+			return nil, election.Fail(fmt.Errorf("source %s (%s): %w", src.ID, src.Dir, err))
 		}
-		for _, f := range t.Files {
-			chunks, err := source.Split(f, n.spec.Import.ShardSize, n.spec.Source.CSV)
+		db := n.target.DB()
+		for _, d := range layout.Databases {
+			if err := n.createDatabase(ctx, db, d); err != nil {
+				return nil, err
+			}
+		}
+		sum := meta.PlanSummary{Source: src.ID, Dir: src.Dir, Skipped: layout.Skipped, LoadData: n.target.UsesLoadData()}
+		var shards []meta.Shard
+		for _, t := range layout.Tables {
+			pt, err := n.prepareTable(ctx, l, db, t)
 			if err != nil {
-				return nil, election.Fail(fmt.Errorf("split %s: %w", f.Path, err))
+				return nil, err
 			}
-			for _, c := range chunks {
-				end := c.End
-				if end < 0 {
-					end = f.Size
+			for _, f := range t.Files {
+				chunks, err := source.Split(f, n.spec.Import.ShardSize, n.spec.Source.CSV)
+				if err != nil {
+					return nil, election.Fail(fmt.Errorf("split %s: %w", f.Path, err))
 				}
-				s := meta.Shard{ID: meta.ShardID(sourceID, t.DB, t.Name, pt.Shards), Source: sourceID,
-					DB: t.DB, Table: t.Name, Chunk: c, Bytes: end - c.Start}
-				shards = append(shards, s)
-				pt.Shards++
-				pt.Bytes += s.Bytes
+				for _, c := range chunks {
+					end := c.End
+					if end < 0 {
+						end = f.Size
+					}
+					s := meta.Shard{ID: meta.ShardID(src.ID, t.DB, t.Name, pt.Shards), Source: src.ID,
+						DB: t.DB, Table: t.Name, Chunk: c, Bytes: end - c.Start}
+					shards = append(shards, s)
+					pt.Shards++
+					pt.Bytes += s.Bytes
+				}
+			}
+			sum.Tables = append(sum.Tables, pt)
+			sum.Bytes += pt.Bytes
+		}
+		sum.Shards = len(shards)
+		for i := 0; i < len(shards); i += maxTxnOps {
+			var ops []clientv3.Op
+			for _, s := range shards[i:min(i+maxTxnOps, len(shards))] {
+				ops = append(ops, clientv3.OpPut(n.job.Shard(s.ID), meta.Encode(s)))
+			}
+			if err := l.Commit(ctx, ops...); err != nil {
+				return nil, fmt.Errorf("write shards of source %s: %w", src.ID, err)
 			}
 		}
-		sum.Tables = append(sum.Tables, pt)
-		sum.Bytes += pt.Bytes
+		n.log.Info("planned", "source", src.ID, "tables", len(sum.Tables), "shards", sum.Shards, "bytes", sum.Bytes, "load_data", sum.LoadData)
+		return sum, nil
 	}
-	sum.Shards = len(shards)
-	for i := 0; i < len(shards); i += maxTxnOps {
-		var ops []clientv3.Op
-		for _, s := range shards[i:min(i+maxTxnOps, len(shards))] {
-			ops = append(ops, clientv3.OpPut(n.job.Shard(s.ID), meta.Encode(s)))
-		}
-		if err := l.Commit(ctx, ops...); err != nil {
-			return nil, fmt.Errorf("write shards: %w", err)
-		}
-	}
-	n.log.Info("planned", "tables", len(sum.Tables), "shards", sum.Shards, "bytes", sum.Bytes, "load_data", sum.LoadData)
-	return sum, nil
 }
 
 func (n *Node) createDatabase(ctx context.Context, db *sql.DB, d source.Database) error {
@@ -103,10 +115,18 @@ func (n *Node) createDatabase(ctx context.Context, db *sql.DB, d source.Database
 	return nil
 }
 
-// prepareTable creates a missing table from its schema file and checks, once
-// for the whole job, that it is empty unless the job is incremental.
-func (n *Node) prepareTable(ctx context.Context, db *sql.DB, t source.Table) (meta.PlanTable, error) {
+// prepareTable creates a missing table from its schema file and checks,
+// once for the whole job, that it is empty unless the job is incremental.
+// The check is recorded under tables/<db>.<table> before any shard that
+// writes into the table exists, so a source planned later (another host's
+// dump into the same table) finds the record and does not mistake its
+// peers' rows for someone else's.
+func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB, t source.Table) (meta.PlanTable, error) {
 	pt := meta.PlanTable{DB: t.DB, Table: t.Name}
+	key := n.job.Key(meta.KindTables, t.DB+"."+t.Name)
+	if rec, ok, err := n.tableRecord(ctx, key); err != nil || ok {
+		return rec, err
+	}
 	name := quoteIdent(t.DB) + "." + quoteIdent(t.Name)
 	var one int
 	err := db.QueryRowContext(ctx, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", t.DB, t.Name).Scan(&one)
@@ -134,16 +154,38 @@ func (n *Node) prepareTable(ctx context.Context, db *sql.DB, t source.Table) (me
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&pt.InitialRows); err != nil {
 			return pt, fmt.Errorf("count %s: %w", name, err)
 		}
-		return pt, nil
+	} else {
+		err = db.QueryRowContext(ctx, "SELECT 1 FROM "+name+" LIMIT 1").Scan(&one)
+		switch {
+		case err == nil:
+			return pt, election.Fail(fmt.Errorf("target table %s is not empty: empty it, or set import.incremental = true to add to it", name))
+		case !errors.Is(err, sql.ErrNoRows):
+			return pt, fmt.Errorf("check %s is empty: %w", name, err)
+		}
 	}
-	err = db.QueryRowContext(ctx, "SELECT 1 FROM "+name+" LIMIT 1").Scan(&one)
-	switch {
-	case err == nil:
-		return pt, election.Fail(fmt.Errorf("target table %s is not empty: empty it, or set import.incremental = true to add to it", name))
-	case !errors.Is(err, sql.ErrNoRows):
-		return pt, fmt.Errorf("check %s is empty: %w", name, err)
+	absent := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+	ok, err := l.CommitIf(ctx, []clientv3.Cmp{absent}, clientv3.OpPut(key, meta.Encode(pt)))
+	if err != nil {
+		return pt, fmt.Errorf("record table %s: %w", name, err)
+	}
+	if !ok {
+		// Another source's plan checked the table first: its record holds.
+		rec, _, err := n.tableRecord(ctx, key)
+		return rec, err
 	}
 	return pt, nil
+}
+
+// tableRecord reads a table's record, if some plan wrote it.
+func (n *Node) tableRecord(ctx context.Context, key string) (meta.PlanTable, bool, error) {
+	var pt meta.PlanTable
+	resp, err := n.cli.Get(ctx, key)
+	if err != nil || len(resp.Kvs) == 0 {
+		return pt, false, err
+	}
+	err = meta.Decode(key, resp.Kvs[0].Value, &pt)
+	pt.Shards, pt.Bytes = 0, 0
+	return pt, err == nil, err
 }
 
 // execIn runs a schema statement with db as the current database: schema
@@ -161,8 +203,8 @@ func execIn(ctx context.Context, db *sql.DB, schema, stmt string) error {
 	return err
 }
 
-// prepare is where TiKV import mode and PD scheduler pauses go; with no PD
-// addresses configured there is nothing to switch.
+// prepare switches a TiDB cluster into import state (see tikv.go); with no
+// PD addresses configured there is nothing to switch.
 func (n *Node) prepare(ctx context.Context, l *election.Leader) (any, error) {
-	return map[string]string{"tikv": "not configured: no tidb.pd-addrs"}, nil
+	return n.prepareTiKV(ctx, l)
 }

@@ -10,6 +10,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"storm/election"
+	"storm/import/checksum"
+	"storm/import/sink"
 	"storm/meta"
 )
 
@@ -17,10 +19,14 @@ import (
 type jobState struct {
 	spec    meta.SpecRecord
 	plan    meta.PhaseMarker
+	prepare meta.PhaseMarker
 	planSum meta.PlanSummary
 	verify  *meta.PhaseMarker
+	vplan   *VerifyPlanSummary
 	done    map[string]meta.Done
 	failed  []meta.Failed
+	vdone   []meta.VerifyDone
+	vfailed []meta.Failed
 	cancel  *meta.CancelRequest
 }
 
@@ -30,6 +36,7 @@ func (n *Node) readState(ctx context.Context) (*jobState, error) {
 		return nil, fmt.Errorf("read job %s: %w", n.job.ID, err)
 	}
 	st := &jobState{done: map[string]meta.Done{}}
+	var sources []meta.PhaseMarker
 	for _, kv := range resp.Kvs {
 		key := string(kv.Key)
 		k, ok := n.job.Parse(key)
@@ -40,9 +47,27 @@ func (n *Node) readState(ctx context.Context) (*jobState, error) {
 		case k.Kind == meta.KindSpec:
 			err = meta.Decode(key, kv.Value, &st.spec)
 		case k.Kind == meta.KindPhase && k.Name == string(meta.PhasePlan):
-			if err = meta.Decode(key, kv.Value, &st.plan); err == nil && st.plan.Summary != nil {
-				err = meta.Decode(key, st.plan.Summary, &st.planSum)
+			err = meta.Decode(key, kv.Value, &st.plan)
+		case k.Kind == meta.KindPhase && strings.HasPrefix(k.Name, string(meta.PhasePlanSource)+"/"):
+			var m meta.PhaseMarker
+			err = meta.Decode(key, kv.Value, &m)
+			sources = append(sources, m)
+		case k.Kind == meta.KindPhase && k.Name == string(meta.PhasePrepare):
+			err = meta.Decode(key, kv.Value, &st.prepare)
+		case k.Kind == meta.KindPhase && k.Name == string(meta.PhaseVerifyPlan):
+			var m meta.PhaseMarker
+			if err = meta.Decode(key, kv.Value, &m); err == nil && m.Summary != nil {
+				st.vplan = &VerifyPlanSummary{}
+				err = meta.Decode(key, m.Summary, st.vplan)
 			}
+		case k.Kind == meta.KindVerifyDone:
+			var d meta.VerifyDone
+			err = meta.Decode(key, kv.Value, &d)
+			st.vdone = append(st.vdone, d)
+		case k.Kind == meta.KindVerifyFailed:
+			var f meta.Failed
+			err = meta.Decode(key, kv.Value, &f)
+			st.vfailed = append(st.vfailed, f)
 		case k.Kind == meta.KindPhase && k.Name == string(meta.PhaseVerify):
 			st.verify = &meta.PhaseMarker{}
 			err = meta.Decode(key, kv.Value, st.verify)
@@ -62,7 +87,44 @@ func (n *Node) readState(ctx context.Context) (*jobState, error) {
 			return nil, err
 		}
 	}
-	return st, nil
+	return st, st.mergeSources(sources)
+}
+
+// mergeSources makes one plan of the sources' plans: their shards, and
+// their tables (a table several sources write into once).
+func (st *jobState) mergeSources(markers []meta.PhaseMarker) error {
+	tables := map[string]int{}
+	for _, m := range markers {
+		if m.Error != "" && st.plan.Error == "" {
+			st.plan.Error = m.Error
+		}
+		if m.Summary == nil {
+			continue
+		}
+		var ps meta.PlanSummary
+		if err := meta.Decode("plan summary", m.Summary, &ps); err != nil {
+			return err
+		}
+		st.planSum.Shards += ps.Shards
+		st.planSum.Bytes += ps.Bytes
+		st.planSum.Skipped = append(st.planSum.Skipped, ps.Skipped...)
+		for _, pt := range ps.Tables {
+			key := pt.DB + "." + pt.Table
+			i, ok := tables[key]
+			if !ok {
+				tables[key] = len(st.planSum.Tables)
+				st.planSum.Tables = append(st.planSum.Tables, pt)
+				continue
+			}
+			st.planSum.Tables[i].Shards += pt.Shards
+			st.planSum.Tables[i].Bytes += pt.Bytes
+		}
+	}
+	sort.Slice(st.planSum.Tables, func(i, j int) bool {
+		a, b := st.planSum.Tables[i], st.planSum.Tables[j]
+		return a.DB+"."+a.Table < b.DB+"."+b.Table
+	})
+	return nil
 }
 
 // VerifySummary is the verify phase's marker summary.
@@ -71,50 +133,107 @@ type VerifySummary struct {
 	Tables  []meta.TableResult `json:"tables,omitempty"`
 }
 
-// verify compares, per table, the rows in the target with the rows the
-// shards committed (plus what an incremental job found there before).
+// verify compares each table of the target with the source: by content
+// digest (the source digest the shards committed, against the digest peers
+// read back in the verify ranges) or by row count, as verify-plan decided.
 func (n *Node) verify(ctx context.Context, l *election.Leader) (any, error) {
 	st, err := n.readState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case st.plan.Error != "":
-		return VerifySummary{Skipped: "plan failed"}, nil
-	case st.cancel != nil:
-		return VerifySummary{Skipped: "job cancelled"}, nil
-	case len(st.failed) > 0:
-		return VerifySummary{Skipped: fmt.Sprintf("%d shard(s) failed", len(st.failed))}, nil
-	case len(st.done) != st.planSum.Shards:
+	if reason := st.importUnfinished(); reason != "" {
+		return VerifySummary{Skipped: reason}, nil
+	}
+	if len(st.done) != st.planSum.Shards {
 		return nil, fmt.Errorf("verify: %d of %d shards done", len(st.done), st.planSum.Shards)
 	}
-	expected := map[string]int64{}
-	for _, d := range st.done {
-		expected[d.DB+"."+d.Table] += d.Rows
+	if st.vplan == nil {
+		return nil, fmt.Errorf("verify: the verify-plan marker has no summary")
 	}
+	if len(st.vfailed) > 0 {
+		f := st.vfailed[0]
+		return VerifySummary{}, election.Fail(fmt.Errorf("reading back %s failed: %s", f.File, f.Reason))
+	}
+	if len(st.vdone) < st.vplan.Ranges {
+		return nil, fmt.Errorf("verify: %d of %d verify ranges done", len(st.vdone), st.vplan.Ranges)
+	}
+	modes := map[string]VerifyPlanTable{}
+	for _, vt := range st.vplan.Tables {
+		modes[vt.DB+"."+vt.Table] = vt
+	}
+	src := map[string]*checksum.Digest{}
+	for _, d := range st.done {
+		x, err := checksum.ParseHex(d.DigestXOR)
+		if err != nil {
+			return nil, fmt.Errorf("verify: digest of a shard of %s.%s: %w", d.DB, d.Table, err)
+		}
+		add(src, d.DB+"."+d.Table, checksum.Digest{Count: d.DigestCount, XOR: x})
+	}
+	dst := map[string]*checksum.Digest{}
+	for _, d := range st.vdone {
+		x, err := checksum.ParseHex(d.DigestXOR)
+		if err != nil {
+			return nil, fmt.Errorf("verify: read-back digest of %s.%s: %w", d.DB, d.Table, err)
+		}
+		add(dst, d.DB+"."+d.Table, checksum.Digest{Count: d.DigestCount, XOR: x})
+	}
+	dup := n.spec.Import.OnDuplicate
 	var sum VerifySummary
 	var bad []string
 	for _, pt := range st.planSum.Tables {
-		r := meta.TableResult{DB: pt.DB, Table: pt.Table, Expected: pt.InitialRows + expected[pt.DB+"."+pt.Table]}
-		q := "SELECT COUNT(*) FROM " + quoteIdent(pt.DB) + "." + quoteIdent(pt.Table)
-		if err := n.target.DB().QueryRowContext(ctx, q).Scan(&r.Actual); err != nil {
-			return nil, fmt.Errorf("verify: count %s.%s: %w", pt.DB, pt.Table, err)
+		key := pt.DB + "." + pt.Table
+		vt := modes[key]
+		r := meta.TableResult{DB: pt.DB, Table: pt.Table, Mode: vt.Mode, Note: vt.Note, Expected: pt.InitialRows + st.expectedRows(pt)}
+		switch vt.Mode {
+		case meta.VerifyOff:
+			r.OK, r.Actual, r.Note = true, -1, "verify.mode = off"
+			sum.Tables = append(sum.Tables, r)
+			continue
+		case meta.VerifyDigest:
+			s, t := digestOf(src, key), digestOf(dst, key)
+			r.Actual, r.ExpectedDigest, r.ActualDigest = t.Count, s.Hex(), t.Hex()
+			r.OK = s == t
+		default:
+			q := "SELECT COUNT(*) FROM " + quoteIdent(pt.DB) + "." + quoteIdent(pt.Table)
+			if err := n.target.DB().QueryRowContext(ctx, q).Scan(&r.Actual); err != nil {
+				return nil, fmt.Errorf("verify: count %s: %w", key, err)
+			}
+			r.OK = r.Actual == r.Expected
 		}
-		r.OK = r.Actual == r.Expected
-		if dup := n.spec.Import.OnDuplicate; dup != "error" && dup != "" && r.Actual < r.Expected {
-			// Rows replaced or skipped as duplicates leave fewer rows than read.
+		if dup != "error" && dup != "" && r.Actual < r.Expected {
+			// Duplicates replaced or skipped leave fewer rows than were
+			// read, and a digest that can't match the source's.
+			r.Duplicates = r.Expected - r.Actual
 			r.OK = true
-			r.Note = fmt.Sprintf("on-duplicate=%s: %d source rows were duplicates", dup, r.Expected-r.Actual)
+			r.Note = strings.TrimPrefix(r.Note+fmt.Sprintf("; on-duplicate=%s: %d source rows were duplicates, so only the row count is checked", dup, r.Duplicates), "; ")
 		}
 		if !r.OK {
-			bad = append(bad, fmt.Sprintf("%s.%s: expected %d rows, found %d", r.DB, r.Table, r.Expected, r.Actual))
+			msg := fmt.Sprintf("%s: expected %d rows, found %d", key, r.Expected, r.Actual)
+			if r.Mode == meta.VerifyDigest {
+				msg += fmt.Sprintf("; digest expected %s, found %s", r.ExpectedDigest, r.ActualDigest)
+			}
+			bad = append(bad, msg)
 		}
 		sum.Tables = append(sum.Tables, r)
 	}
 	if len(bad) > 0 {
-		return sum, election.Fail(fmt.Errorf("row count mismatch: %s", strings.Join(bad, "; ")))
+		return sum, election.Fail(fmt.Errorf("the target differs from the source: %s", strings.Join(bad, "; ")))
 	}
 	return sum, nil
+}
+
+func add(m map[string]*checksum.Digest, key string, d checksum.Digest) {
+	if m[key] == nil {
+		m[key] = &checksum.Digest{}
+	}
+	m[key].Merge(d)
+}
+
+func digestOf(m map[string]*checksum.Digest, key string) checksum.Digest {
+	if d := m[key]; d != nil {
+		return *d
+	}
+	return checksum.Digest{}
 }
 
 // finalize writes the barrier: the one signal that the whole parallel
@@ -124,8 +243,12 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	tikvNote, err := n.restoreTiKV(ctx, l)
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now().UTC()
-	b := meta.Barrier{Job: n.job.ID, Status: meta.StatusSucceeded, Shards: st.planSum.Shards,
+	b := meta.Barrier{TiKV: tikvNote, Job: n.job.ID, Status: meta.StatusSucceeded, Shards: st.planSum.Shards,
 		Started: st.spec.CreatedAt, Finished: now, Seconds: now.Sub(st.spec.CreatedAt).Seconds(), By: n.cfg.NodeID}
 	nodes := map[string]bool{st.plan.By: true, n.cfg.NodeID: true}
 	for _, d := range st.done {
@@ -143,6 +266,9 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 		}
 	}
 	b.Tables = vs.Tables
+	if err := n.target.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+sink.MetaDB+".rejected WHERE job = ?", n.job.ID).Scan(&b.Rejected); err != nil {
+		return nil, fmt.Errorf("count rejected rows: %w", err)
+	}
 	sort.Slice(st.failed, func(i, j int) bool { return st.failed[i].Shard < st.failed[j].Shard })
 	switch {
 	case st.cancel != nil:
@@ -152,6 +278,8 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 		}
 	case st.plan.Error != "":
 		b.Status, b.Reason = meta.StatusFailed, "plan: "+st.plan.Error
+	case st.prepare.Error != "" && len(st.failed) == 0:
+		b.Status, b.Reason = meta.StatusFailed, "prepare: "+st.prepare.Error
 	case len(st.failed) > 0:
 		f := st.failed[0]
 		b.Status = meta.StatusFailed

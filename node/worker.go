@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"storm/import/checksum"
@@ -30,13 +29,15 @@ type leaseHolder interface {
 	Lease() clientv3.LeaseID
 }
 
-func (w *worker) run(ctx context.Context, v *view) error {
+func (w *worker) run(ctx context.Context, v *view[meta.Shard]) error {
 	for {
-		s, ok := v.next(ctx)
+		_, s, ok := v.next(ctx)
 		if !ok {
 			return nil
 		}
+		start := time.Now()
 		epoch, ok, err := meta.ClaimShard(ctx, w.n.cli, w.n.job, s.ID, w.n.cfg.NodeID, w.sess.Lease())
+		w.n.metrics.observeEtcd("claim", time.Since(start))
 		if err != nil {
 			return err
 		}
@@ -59,11 +60,17 @@ func (w *worker) run(ctx context.Context, v *view) error {
 func (w *worker) shard(ctx context.Context, s meta.Shard, epoch int64) error {
 	log := w.log.With("shard", s.ID, "table", s.DB+"."+s.Table, "epoch", epoch)
 	start := time.Now()
-	cp, rows, err := w.load(ctx, log, s, epoch)
+	cp, rows, dcols, err := w.load(ctx, log, s, epoch)
 	switch {
 	case err == nil:
 	case errors.Is(err, sink.ErrFenced):
-		log.Warn("shard taken over by another node; dropping it")
+		// Usually a peer owns the shard now and the release is a no-op (it
+		// is guarded by our epoch). But a fence can also refuse an owner
+		// whose claim still stands (its checkpoint is not where it
+		// expected); then only releasing lets anyone take the shard on
+		// from the committed checkpoint before this node's lease ends.
+		log.Warn("shard taken over by another node; dropping it", "err", err)
+		w.release(s, epoch)
 		return nil
 	case ctx.Err() != nil:
 		w.release(s, epoch)
@@ -95,7 +102,7 @@ func (w *worker) shard(ctx context.Context, s meta.Shard, epoch int64) error {
 	secs := time.Since(start).Seconds()
 	d := meta.Done{
 		DB: s.DB, Table: s.Table, Rows: cp.Rows, Bytes: s.Bytes,
-		DigestCount: cp.DigestCount, DigestXOR: checksum.Digest{XOR: cp.DigestXOR}.Hex(),
+		DigestCount: cp.DigestCount, DigestXOR: checksum.Digest{XOR: cp.DigestXOR}.Hex(), DigestColumns: dcols,
 		Node: w.n.cfg.NodeID, Epoch: epoch, Seconds: secs, At: time.Now().UTC(),
 	}
 	if _, err := meta.CompleteShard(ctx, w.n.cli, w.n.job, s.ID, epoch, d); err != nil {
@@ -127,36 +134,47 @@ type inputError struct{ err error }
 func (e *inputError) Error() string { return e.err.Error() }
 func (e *inputError) Unwrap() error { return e.err }
 
-// load writes the shard's remaining rows and returns its final checkpoint and
-// how many rows this call wrote.
-func (w *worker) load(ctx context.Context, log *slog.Logger, s meta.Shard, epoch int64) (sink.Checkpoint, int64, error) {
+// load writes the shard's remaining rows and returns its final checkpoint,
+// how many rows this call wrote, and the columns its digest covers.
+func (w *worker) load(ctx context.Context, log *slog.Logger, s meta.Shard, epoch int64) (sink.Checkpoint, int64, []string, error) {
 	n := w.n
 	cp, err := n.target.Acquire(ctx, n.job.ID, s.ID, epoch)
 	if err != nil {
-		return cp, 0, err
+		return cp, 0, nil, err
 	}
+	n.metrics.acquired(cp) // a takeover: node/metrics.go
 	if cp.Finished {
 		log.Info("shard already committed by a previous owner; recording it")
-		return cp, 0, nil
+		cols, err := n.peekColumns(ctx, s)
+		if err != nil {
+			return cp, 0, nil, &inputError{fmt.Errorf("shard %s: %w", s.ID, err)}
+		}
+		return cp, 0, cols, nil
 	}
+	return w.write(ctx, log, s, cp)
+}
+
+// write loads the shard's rows from the checkpoint on.
+func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp sink.Checkpoint) (sink.Checkpoint, int64, []string, error) {
+	n := w.n
 	if cp.NextOffset > 0 {
 		log.Info("resuming shard from checkpoint", "offset", cp.NextOffset, "line", cp.NextLine, "rows", cp.Rows)
 	}
 	tableCols, err := n.columns(ctx, s.DB, s.Table)
 	if err != nil {
-		return cp, 0, err
+		return cp, 0, nil, err
 	}
 	r, err := source.OpenChunk(s.Chunk, n.spec.Source.CSV, cp.NextOffset, cp.NextLine)
 	if err != nil {
-		return cp, 0, &inputError{fmt.Errorf("shard %s: %w", s.ID, err)}
+		return cp, 0, nil, &inputError{fmt.Errorf("shard %s: %w", s.ID, err)}
 	}
 	defer r.Close()
 
 	var (
 		wr       *sink.Writer
 		cols     []string
-		digest   = checksum.Digest{Count: cp.DigestCount, XOR: cp.DigestXOR}
-		h        = xxhash.New()
+		dg       *rowDigester
+		dcols    []string
 		written  int64
 		lastSent = time.Now()
 		batch    = n.spec.Import.BatchSize
@@ -167,25 +185,25 @@ func (w *worker) load(ctx context.Context, log *slog.Logger, s meta.Shard, epoch
 	flush := func(final bool) error {
 		next := pos
 		next.Finished = final
-		next.DigestCount, next.DigestXOR = digest.Count, digest.XOR
-		next.Rows = cp.Rows
-		if wr != nil {
-			next.Rows += int64(wr.PendingRows())
-		}
 		if wr == nil {
 			if err := n.target.Finish(ctx, cp, next); err != nil {
 				return err
 			}
-			cp = next
+			cp.NextOffset, cp.NextLine, cp.Finished = next.NextOffset, next.NextLine, next.Finished
 			return nil
 		}
 		pending := int64(wr.PendingRows())
-		if _, err := wr.Flush(ctx, cp, next); err != nil {
+		res, err := wr.Flush(ctx, cp, next)
+		if err != nil {
 			return err
 		}
-		written += pending
-		cp = next
-		n.metrics.rows.Add(pending)
+		written += pending - int64(res.Rejected)
+		n.metrics.bytes.Add(res.Checkpoint.NextOffset - max(cp.NextOffset, s.Chunk.Start))
+		cp = res.Checkpoint
+		if res.Rejected > 0 {
+			log.Warn("rows rejected by the target, recorded in storm_meta.rejected", "rows", res.Rejected)
+		}
+		n.metrics.rows.Add(pending - int64(res.Rejected))
 		n.metrics.batches.Add(1)
 		if time.Since(lastSent) > n.cfg.ProgressInterval {
 			lastSent = time.Now()
@@ -199,41 +217,49 @@ func (w *worker) load(ctx context.Context, log *slog.Logger, s meta.Shard, epoch
 			break
 		}
 		if err != nil {
-			return cp, written, &inputError{fmt.Errorf("shard %s: %w", s.ID, err)}
+			return cp, written, dcols, &inputError{fmt.Errorf("shard %s: %w", s.ID, err)}
 		}
 		if rc := r.Columns(); wr == nil || !sameColumns(rc, cols) {
 			if wr != nil && wr.PendingRows() > 0 {
 				if err := flush(false); err != nil {
-					return cp, written, err
+					return cp, written, dcols, err
 				}
 			}
 			cols = append(cols[:0:0], rc...)
 			if err := checkColumns(cols, tableCols); err != nil {
-				return cp, written, &inputError{fmt.Errorf("%s:%d: %w", s.Chunk.Path, row.Line, err)}
+				return cp, written, dcols, &inputError{fmt.Errorf("%s:%d: %w", s.Chunk.Path, row.Line, err)}
 			}
 			wr = n.target.NewWriter(n.job.ID, s.ID, s.Chunk.Path, sink.TableRef{DB: s.DB, Name: s.Table}, cols)
+			if dg, err = n.newDigester(ctx, s.DB, s.Table, cols); err != nil {
+				return cp, written, dcols, err
+			}
+			switch {
+			case dcols == nil:
+				dcols = dg.cols
+			case !sameColumns(dcols, dg.cols):
+				dcols = []string{mixedColumns}
+			}
 		}
 		want := len(tableCols)
 		if cols != nil {
 			want = len(cols)
 		}
 		if len(row.Values) != want {
-			return cp, written, &inputError{&source.ParseError{File: s.Chunk.Path, Line: row.Line, Offset: row.End,
+			return cp, written, dcols, &inputError{&source.ParseError{File: s.Chunk.Path, Line: row.Line, Offset: row.End,
 				Reason: fmt.Sprintf("row has %d fields, table %s.%s expects %d", len(row.Values), s.DB, s.Table, want)}}
 		}
-		digest.Add(checksum.RawRow(h, row.Values))
-		wr.Add(row)
+		wr.Add(row, dg.hash(row.Values))
 		pos.NextOffset, pos.NextLine = row.End, row.NextLine
 		if wr.Pending() >= batch {
 			if err := flush(false); err != nil {
-				return cp, written, err
+				return cp, written, dcols, err
 			}
 		}
 	}
 	if err := flush(true); err != nil {
-		return cp, written, err
+		return cp, written, dcols, err
 	}
-	return cp, written, nil
+	return cp, written, dcols, nil
 }
 
 func sameColumns(a, b []string) bool {

@@ -80,48 +80,53 @@ func (t *Target) acquire(ctx context.Context, job, shard string, epoch int64) (C
 
 // advance moves the checkpoint from `from` to `to` inside tx. It runs first
 // in the batch's transaction, so it takes the row lock before any data row
-// is written. It reports done=true when `to` is already committed: the
-// commit of an earlier try landed but its answer was lost.
-func advance(ctx context.Context, tx *sql.Tx, from, to Checkpoint) (done bool, err error) {
+// is written. When `to` is already committed (the commit of an earlier try
+// landed but its answer was lost) it returns what is committed: that, not
+// `to`, is the truth the owner goes on from, since the earlier try may have
+// left rejected rows out of its rows and digest.
+func advance(ctx context.Context, tx *sql.Tx, from, to Checkpoint) (landed *Checkpoint, err error) {
 	res, err := tx.ExecContext(ctx, "UPDATE "+MetaDB+".checkpoints SET next_offset = ?, next_line = ?, rows_done = ?, "+
 		"digest_count = ?, digest_xor = ?, finished = ? WHERE job = ? AND shard = ? AND epoch = ? AND next_offset = ? AND rows_done = ? AND finished = 0",
 		to.NextOffset, to.NextLine, to.Rows, to.DigestCount, to.DigestXOR, to.Finished,
 		from.Job, from.Shard, from.Epoch, from.NextOffset, from.Rows)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
-		return false, err
+		return nil, err
 	}
 	var now Checkpoint
 	err = scanCheckpoint(tx.QueryRowContext(ctx, "SELECT "+cpCols+" FROM "+MetaDB+".checkpoints WHERE job = ? AND shard = ?",
 		from.Job, from.Shard), &now)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return false, fmt.Errorf("checkpoint of shard %s vanished: %w", from.Shard, ErrFenced)
+		return nil, fmt.Errorf("checkpoint of shard %s vanished: %w", from.Shard, ErrFenced)
 	case err != nil:
-		return false, err
+		return nil, err
 	case now.Epoch != from.Epoch:
-		return false, ErrFenced
-	case now.NextOffset == to.NextOffset && now.Rows == to.Rows && now.Finished == to.Finished:
-		return true, nil
+		return nil, ErrFenced
+	// The position names a commit; rows may differ by rejected rows.
+	case now.NextOffset == to.NextOffset && now.NextLine == to.NextLine && now.Finished == to.Finished:
+		now.Job, now.Shard = from.Job, from.Shard
+		return &now, nil
 	default:
-		return false, fmt.Errorf("checkpoint of shard %s at offset %d, rows %d; this owner expected %d, %d: %w",
+		return nil, fmt.Errorf("checkpoint of shard %s at offset %d, rows %d; this owner expected %d, %d: %w",
 			from.Shard, now.NextOffset, now.Rows, from.NextOffset, from.Rows, ErrFenced)
 	}
 }
 
-// Finish marks a shard finished with no more rows to write (to.Finished
-// should be set by the caller), fenced like a batch.
+// Finish moves a shard's position with no rows to write (to.Finished is
+// usually set), fenced like a batch; rows and digest stay from's.
 func (t *Target) Finish(ctx context.Context, from, to Checkpoint) error {
+	to.Rows, to.DigestCount, to.DigestXOR = from.Rows, from.DigestCount, from.DigestXOR
 	err := t.retry(ctx, func() error {
 		tx, err := t.db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		done, err := advance(ctx, tx, from, to)
-		if err != nil || done {
+		landed, err := advance(ctx, tx, from, to)
+		if err != nil || landed != nil {
 			return err
 		}
 		return tx.Commit()

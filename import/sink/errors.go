@@ -19,6 +19,7 @@ type RowError struct {
 	File   string
 	Line   int64
 	Table  string
+	Column string // when the server named it
 	Reason string
 }
 
@@ -74,6 +75,7 @@ func (t *Target) retry(ctx context.Context, fn func() error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("target %s: still failing after %s: %w", t.cfg.Addr(), t.cfg.RetryFor, err)
 		}
+		t.retries.Add(1)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -25,8 +26,11 @@ type Config struct {
 	TimeZone string // session time_zone, so TIMESTAMP values mean the same on every node
 
 	OnDuplicate string // error | replace | ignore
-	Mode        string // auto | load | insert
-	BatchBytes  int    // rows per transaction, by encoded size
+	// MaxErrors is how many refused rows the job tolerates (recorded in
+	// storm_meta.rejected) before a refused row fails its shard.
+	MaxErrors  int64
+	Mode       string // auto | load | insert
+	BatchBytes int    // rows per transaction, by encoded size
 
 	// RetryFor bounds how long a batch is retried on transient errors
 	// (connection lost, deadlock, server restarting); default one minute.
@@ -39,7 +43,11 @@ type Target struct {
 	db       *sql.DB
 	cfg      Config
 	loadData bool
+	retries  atomic.Int64 // statements retried after a transient error
 }
+
+// Retries counts statements retried after a transient error.
+func (t *Target) Retries() int64 { return t.retries.Load() }
 
 // DSN builds the driver's DSN. Strict mode makes a value the column can't
 // hold an error instead of a silent truncation; clientFoundRows makes the
@@ -132,6 +140,18 @@ func (t *Target) EnsureMeta(ctx context.Context) error {
 			finished     TINYINT NOT NULL DEFAULT 0,
 			updated_at   TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
 			PRIMARY KEY (job, shard)
+		) DEFAULT CHARSET = utf8mb4`,
+		`CREATE TABLE IF NOT EXISTS ` + MetaDB + `.rejected (
+			id     BIGINT AUTO_INCREMENT PRIMARY KEY,
+			job    VARCHAR(128) NOT NULL,
+			shard  VARCHAR(512) NOT NULL,
+			file   VARCHAR(4096) NOT NULL,
+			line   BIGINT NOT NULL,
+			tbl    VARCHAR(255) NOT NULL,
+			col    VARCHAR(255) NOT NULL DEFAULT '',
+			reason TEXT NOT NULL,
+			at     TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+			KEY (job)
 		) DEFAULT CHARSET = utf8mb4`,
 	} {
 		if _, err := t.db.ExecContext(ctx, q); err != nil {

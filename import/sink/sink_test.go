@@ -132,7 +132,7 @@ func TestWriteRoundTrip(t *testing.T) {
 			}
 			w := tg.NewWriter("job", "s-"+mode, "f.csv", ref, []string{"id", "s", "b"})
 			for _, r := range tricky {
-				w.Add(r)
+				w.Add(r, uint64(r.Line))
 			}
 			to := cp
 			to.NextOffset, to.NextLine, to.Rows, to.Finished = 100, 8, int64(len(tricky)), true
@@ -175,7 +175,7 @@ func TestFence(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := tg.NewWriter("job", shard, "f.csv", ref, nil)
-			w.Add(row(1, str("1")))
+			w.Add(row(1, str("1")), 0)
 			to := old
 			to.NextOffset, to.Rows = 10, 1
 			if _, err := w.Flush(t.Context(), old, to); !errors.Is(err, ErrFenced) {
@@ -207,8 +207,8 @@ func TestRetryAfterLandedCommit(t *testing.T) {
 	to.NextOffset, to.Rows = 4, 2
 	for try := 0; try < 2; try++ {
 		w := tg.NewWriter("job", "landed", "f.csv", ref, nil)
-		w.Add(row(1, str("1")))
-		w.Add(row(2, str("2")))
+		w.Add(row(1, str("1")), 0)
+		w.Add(row(2, str("2")), 0)
 		if _, err := w.Flush(t.Context(), cp, to); err != nil {
 			t.Fatalf("try %d: %v", try, err)
 		}
@@ -250,7 +250,7 @@ func TestRefusedRows(t *testing.T) {
 			}
 			w := tg.NewWriter("job", shard, "dump/db.t.0.csv", ref, nil)
 			for _, r := range c.rows {
-				w.Add(r)
+				w.Add(r, uint64(r.Line))
 			}
 			to := cp
 			to.NextOffset, to.Rows = 50, int64(len(c.rows))
@@ -299,7 +299,7 @@ func TestRetryAcrossRestart(t *testing.T) {
 	}()
 	w := tg.NewWriter("job", "restart", "f.csv", ref, nil)
 	for i := 1; i <= 100; i++ {
-		w.Add(row(int64(i), str(fmt.Sprint(i))))
+		w.Add(row(int64(i), str(fmt.Sprint(i))), 0)
 	}
 	to := cp
 	to.NextOffset, to.Rows = 500, 100
@@ -311,5 +311,82 @@ func TestRetryAcrossRestart(t *testing.T) {
 	}
 	if got := dump(t, tg.DB(), ref); len(got) != 100 {
 		t.Fatalf("%d rows after the restart, want 100", len(got))
+	}
+}
+
+// Within import.max-errors, refused rows are recorded with file, line,
+// column and reason, and the checkpoint counts and digests only the rows
+// that went in; past it the shard fails.
+func TestMaxErrors(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		maxErrors int64
+		wantErr   bool
+	}{{"within", 5, false}, {"past", 1, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			tg, err := Open(t.Context(), Config{Host: testDB.Host, Port: testDB.Port, User: testDB.User, Password: testDB.Password,
+				Mode: "load", OnDuplicate: "error", MaxErrors: c.maxErrors})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Close()
+			if err := tg.EnsureMeta(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			ref := newTable(t, tg, "(id INT PRIMARY KEY, v VARCHAR(3))")
+			job := "maxerr-" + c.name
+			cp, err := tg.Acquire(t.Context(), job, "s", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := tg.NewWriter(job, "s", "d/db.t.0.csv", ref, nil)
+			w.Add(row(2, str("1"), str("ok")), 0x10)
+			w.Add(row(3, str("2"), str("toolong")), 0x20)
+			w.Add(row(4, str("x"), str("ok")), 0x40)
+			w.Add(row(5, str("4"), str("ok")), 0x80)
+			to := cp
+			to.NextOffset = 99
+			res, err := w.Flush(t.Context(), cp, to)
+			if c.wantErr {
+				var re *RowError
+				if !errors.As(err, &re) || re.Line != 3 || !strings.Contains(re.Reason, "max-errors") {
+					t.Fatalf("error %v, want the max-errors RowError at line 3", err)
+				}
+				if got := dump(t, tg.DB(), ref); len(got) != 0 {
+					t.Fatalf("rows %v after a failed batch", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Rejected != 2 || res.Checkpoint.Rows != 2 || res.Checkpoint.DigestCount != 2 || res.Checkpoint.DigestXOR != 0x90 {
+				t.Fatalf("result %+v", res)
+			}
+			if got := dump(t, tg.DB(), ref); strings.Join(got, ";") != `"1"|"ok";"4"|"ok"` {
+				t.Fatalf("rows %v", got)
+			}
+			rows, err := tg.DB().Query("SELECT file, line, col, reason FROM "+MetaDB+".rejected WHERE job = ? ORDER BY line", job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var file, col, reason string
+				var line int64
+				if err := rows.Scan(&file, &line, &col, &reason); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, fmt.Sprintf("%s:%d:%s", file, line, col))
+			}
+			if strings.Join(got, " ") != "d/db.t.0.csv:3:v d/db.t.0.csv:4:id" {
+				t.Fatalf("rejected %v", got)
+			}
+			now, err := tg.Acquire(t.Context(), job, "s", 2)
+			if err != nil || now.Rows != 2 || now.DigestXOR != 0x90 || now.NextOffset != 99 {
+				t.Fatalf("checkpoint %+v, %v", now, err)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync/atomic"
 
@@ -27,6 +28,10 @@ type Writer struct {
 	arena []byte  // the raw values, for the INSERT path
 	vals  []value // every value of the batch, row after row
 	rows  []rowRef
+
+	// landed is what an earlier try of the batch committed when its answer
+	// was lost (begin finds it); the try in progress reports it.
+	landed *Checkpoint
 }
 
 type value struct {
@@ -37,6 +42,7 @@ type value struct {
 type rowRef struct {
 	first, n int // into vals
 	line     int64
+	hash     uint64 // the row's source digest hash
 }
 
 // Result says how a batch went in.
@@ -44,6 +50,10 @@ type Result struct {
 	Rows     int
 	Affected int64
 	LoadData bool // false: INSERT (by config, or LOAD DATA's result was not clean)
+	Rejected int  // rows the target refused, recorded in storm_meta.rejected (import.max-errors)
+	// Checkpoint is what was committed: `to` with the rows and digest of
+	// the rows that went in.
+	Checkpoint Checkpoint
 }
 
 // NewWriter starts a writer for a shard of file into table. cols names the
@@ -52,9 +62,9 @@ func (t *Target) NewWriter(job, shard, file string, table TableRef, cols []strin
 	return &Writer{t: t, shard: shard, file: file, table: table, cols: append([]string(nil), cols...)}
 }
 
-// Add buffers a row; it copies the values.
-func (w *Writer) Add(r source.Row) {
-	w.rows = append(w.rows, rowRef{first: len(w.vals), n: len(r.Values), line: r.Line})
+// Add buffers a row with its digest hash; it copies the values.
+func (w *Writer) Add(r source.Row, hash uint64) {
+	w.rows = append(w.rows, rowRef{first: len(w.vals), n: len(r.Values), line: r.Line, hash: hash})
 	for i, v := range r.Values {
 		if i > 0 {
 			w.tsv = append(w.tsv, '\t')
@@ -96,13 +106,14 @@ func (w *Writer) reset() {
 }
 
 // Flush commits the buffered rows and moves the checkpoint from `from` to
-// `to` in one transaction. ErrFenced: another node owns the shard, nothing
-// was written. A *RowError names the row the target refused.
+// `to` (its position and Finished; Flush adds the rows and their digest) in
+// one transaction. ErrFenced: another node owns the shard, nothing was
+// written. A *RowError names the row the target refused.
 func (w *Writer) Flush(ctx context.Context, from, to Checkpoint) (Result, error) {
 	var res Result
 	err := w.t.retry(ctx, func() error {
 		var err error
-		res, err = w.commit(ctx, from, to)
+		res, err = w.commit(ctx, from, w.advanced(from, to, nil))
 		return err
 	})
 	if err != nil {
@@ -117,8 +128,14 @@ func (w *Writer) Flush(ctx context.Context, from, to Checkpoint) (Result, error)
 }
 
 // commit is one try at the batch.
-func (w *Writer) commit(ctx context.Context, from, to Checkpoint) (Result, error) {
-	res := Result{Rows: len(w.rows)}
+func (w *Writer) commit(ctx context.Context, from, to Checkpoint) (res Result, err error) {
+	w.landed = nil
+	defer func() {
+		if err == nil && w.landed != nil {
+			res.Checkpoint = *w.landed
+		}
+	}()
+	res = Result{Rows: len(w.rows), Checkpoint: to}
 	if w.t.loadData && len(w.rows) > 0 {
 		ok, affected, err := w.tryLoad(ctx, from, to)
 		if err != nil || ok {
@@ -134,9 +151,24 @@ func (w *Writer) commit(ctx context.Context, from, to Checkpoint) (Result, error
 	res.Affected = affected
 	var me *mysql.MySQLError
 	if err != nil && errors.As(err, &me) && !transient(err) {
-		return res, w.isolate(ctx, from, to)
+		res.Checkpoint, res.Rejected, err = w.isolate(ctx, from, to)
 	}
 	return res, err
+}
+
+// advanced is `to` with the rows and digest of the batch added to `from`'s,
+// leaving out the rejected rows.
+func (w *Writer) advanced(from, to Checkpoint, rejected map[int]bool) Checkpoint {
+	to.Rows, to.DigestCount, to.DigestXOR = from.Rows, from.DigestCount, from.DigestXOR
+	for i, r := range w.rows {
+		if rejected[i] {
+			continue
+		}
+		to.Rows++
+		to.DigestCount++
+		to.DigestXOR ^= r.hash
+	}
+	return to
 }
 
 // begin opens the batch's transaction and passes the fence. done: the
@@ -146,10 +178,11 @@ func (w *Writer) begin(ctx context.Context, from, to Checkpoint) (*sql.Tx, bool,
 	if err != nil {
 		return nil, false, err
 	}
-	done, err := advance(ctx, tx, from, to)
-	if err != nil || done {
+	landed, err := advance(ctx, tx, from, to)
+	if err != nil || landed != nil {
 		tx.Rollback()
-		return nil, done, err
+		w.landed = landed
+		return nil, landed != nil, err
 	}
 	return tx, false, nil
 }
@@ -314,23 +347,70 @@ func (w *Writer) insert(ctx context.Context, tx *sql.Tx, rows []rowRef) (int64, 
 	return n, nil
 }
 
-// isolate finds the row the target refuses by writing the batch row by row,
-// and returns it as a *RowError. A batch that goes in whole this way (the
-// refusal was not about one row) is committed.
-func (w *Writer) isolate(ctx context.Context, from, to Checkpoint) error {
+// isolate finds the rows the target refuses by writing the batch row by
+// row. Within the job's import.max-errors, refused rows are recorded in
+// storm_meta.rejected with file, line, column and reason, in the batch's
+// transaction, and left out of the checkpoint's rows and digest; past it the
+// first refused row fails the shard as a *RowError. A batch that goes in
+// whole this way (the refusal was not about one row) is committed.
+func (w *Writer) isolate(ctx context.Context, from, to Checkpoint) (Checkpoint, int, error) {
+	rejected := map[int]bool{}
+	var reasons []*RowError
 	tx, done, err := w.begin(ctx, from, to)
 	if err != nil || done {
-		return err
+		return to, 0, err
 	}
 	defer tx.Rollback()
-	for _, r := range w.rows {
+	for i, r := range w.rows {
 		if _, err := w.insert(ctx, tx, []rowRef{r}); err != nil {
 			var me *mysql.MySQLError
-			if errors.As(err, &me) && !transient(err) {
-				return &RowError{File: w.file, Line: r.line, Table: w.table.String(), Reason: me.Message}
+			if !errors.As(err, &me) || transient(err) {
+				return to, 0, err
 			}
-			return err
+			rejected[i] = true
+			reasons = append(reasons, &RowError{File: w.file, Line: r.line, Table: w.table.String(), Column: errColumn(me.Message), Reason: me.Message})
 		}
 	}
-	return tx.Commit()
+	if len(reasons) == 0 {
+		return to, 0, tx.Commit()
+	}
+	if w.t.cfg.MaxErrors <= 0 {
+		return to, 0, reasons[0]
+	}
+	for _, re := range reasons {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+MetaDB+".rejected (job, shard, file, line, tbl, col, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			from.Job, from.Shard, re.File, re.Line, re.Table, re.Column, re.Reason); err != nil {
+			return to, 0, err
+		}
+	}
+	var total int64
+	// FOR UPDATE serialises the count with other shards' rejections, so
+	// the limit holds across nodes.
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+MetaDB+".rejected WHERE job = ? FOR UPDATE", from.Job).Scan(&total); err != nil {
+		return to, 0, err
+	}
+	if total > w.t.cfg.MaxErrors {
+		re := *reasons[0]
+		re.Reason += fmt.Sprintf(" (import.max-errors = %d exceeded: %d rows rejected in the job)", w.t.cfg.MaxErrors, total)
+		return to, 0, &re
+	}
+	// The fence above moved the checkpoint with every row counted; put the
+	// rejected rows' share back out.
+	cp := w.advanced(from, to, rejected)
+	if _, err := tx.ExecContext(ctx, "UPDATE "+MetaDB+".checkpoints SET rows_done = ?, digest_count = ?, digest_xor = ? WHERE job = ? AND shard = ? AND epoch = ?",
+		cp.Rows, cp.DigestCount, cp.DigestXOR, from.Job, from.Shard, from.Epoch); err != nil {
+		return to, 0, err
+	}
+	return cp, len(reasons), tx.Commit()
+}
+
+// MySQL says "column 'id'", MariaDB "column `db`.`t`.`id`".
+var columnInMessage = regexp.MustCompile("column (?:'([^']+)'|(?:`[^`]*`\\.)*`([^`]+)`)")
+
+// errColumn picks the column out of a server message, or "".
+func errColumn(msg string) string {
+	if m := columnInMessage.FindStringSubmatch(msg); m != nil {
+		return m[1] + m[2]
+	}
+	return ""
 }

@@ -1,0 +1,354 @@
+package node
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"golang.org/x/sync/errgroup"
+
+	"storm/election"
+	"storm/import/checksum"
+	"storm/import/sink"
+	"storm/meta"
+)
+
+// VerifyPlanSummary is the verify-plan phase's marker summary: how each
+// table will be checked.
+type VerifyPlanSummary struct {
+	Mode    string            `json:"mode"`
+	Skipped string            `json:"skipped,omitempty"`
+	Ranges  int               `json:"ranges"`
+	Tables  []VerifyPlanTable `json:"tables,omitempty"`
+}
+
+// VerifyPlanTable is one table's verification mode.
+type VerifyPlanTable struct {
+	DB     string `json:"db"`
+	Table  string `json:"table"`
+	Mode   string `json:"mode"`
+	Ranges int    `json:"ranges,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+// rowsPerRange sizes verify ranges: big enough that a range's query
+// dominates its claim, small enough to spread a table over the peers.
+const rowsPerRange = 100_000
+
+// verifyPlan decides, once, how each table is checked, and splits the
+// tables checked by digest into primary-key ranges that peers read back.
+func (n *Node) verifyPlan(ctx context.Context, l *election.Leader) (any, error) {
+	st, err := n.readState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mode := n.spec.Verify.Mode
+	if mode == "" {
+		mode = meta.VerifyDigest
+	}
+	sum := VerifyPlanSummary{Mode: mode}
+	if reason := st.importUnfinished(); reason != "" {
+		sum.Skipped = reason
+		return sum, nil
+	}
+	var ranges []meta.VerifyRange
+	for _, pt := range st.planSum.Tables {
+		vt := VerifyPlanTable{DB: pt.DB, Table: pt.Table, Mode: mode}
+		if mode == meta.VerifyDigest {
+			cols, note := st.digestColumns(pt)
+			if note != "" {
+				vt.Mode, vt.Note = meta.VerifyCount, note
+			} else {
+				rs, err := n.splitTable(ctx, pt, cols, st.expectedRows(pt))
+				if err != nil {
+					return nil, err
+				}
+				vt.Ranges = len(rs)
+				ranges = append(ranges, rs...)
+			}
+		}
+		sum.Tables = append(sum.Tables, vt)
+	}
+	sum.Ranges = len(ranges)
+	for i := 0; i < len(ranges); i += maxTxnOps {
+		var ops []clientv3.Op
+		for _, r := range ranges[i:min(i+maxTxnOps, len(ranges))] {
+			ops = append(ops, clientv3.OpPut(n.job.Key(meta.KindVerifyRanges, r.ID), meta.Encode(r)))
+		}
+		if err := l.Commit(ctx, ops...); err != nil {
+			return nil, fmt.Errorf("write verify ranges: %w", err)
+		}
+	}
+	n.log.Info("verify planned", "mode", mode, "ranges", len(ranges))
+	return sum, nil
+}
+
+// importUnfinished says why the import can't be verified ("" if it can).
+func (st *jobState) importUnfinished() string {
+	switch {
+	case st.plan.Error != "":
+		return "plan failed"
+	case st.prepare.Error != "":
+		return "prepare failed"
+	case st.cancel != nil:
+		return "job cancelled"
+	case len(st.failed) > 0:
+		return fmt.Sprintf("%d shard(s) failed", len(st.failed))
+	}
+	return ""
+}
+
+func (st *jobState) expectedRows(pt meta.PlanTable) int64 {
+	var rows int64
+	for _, d := range st.done {
+		if d.DB == pt.DB && d.Table == pt.Table {
+			rows += d.Rows
+		}
+	}
+	return rows
+}
+
+// digestColumns is the one column set every shard of the table hashed, or
+// a note saying why the table can only be counted.
+func (st *jobState) digestColumns(pt meta.PlanTable) ([]string, string) {
+	if pt.InitialRows > 0 {
+		return nil, fmt.Sprintf("incremental: the table held %d rows before the import", pt.InitialRows)
+	}
+	var cols []string
+	for _, d := range st.done {
+		if d.DB != pt.DB || d.Table != pt.Table || d.Rows == 0 {
+			continue
+		}
+		switch {
+		case len(d.DigestColumns) == 0:
+			return nil, "a shard recorded no digest columns"
+		case len(d.DigestColumns) == 1 && d.DigestColumns[0] == mixedColumns:
+			return nil, "the source's column list changes within a file"
+		case cols == nil:
+			cols = d.DigestColumns
+		case !sameColumns(cols, d.DigestColumns):
+			return nil, "source files name different column sets"
+		}
+	}
+	if cols == nil {
+		return nil, "no rows to hash"
+	}
+	return cols, ""
+}
+
+// splitTable cuts a table into ranges of its primary key when that is one
+// integer column, and into one range otherwise.
+func (n *Node) splitTable(ctx context.Context, pt meta.PlanTable, cols []string, rows int64) ([]meta.VerifyRange, error) {
+	db := n.target.DB()
+	base := meta.VerifyRange{DB: pt.DB, Table: pt.Table, Columns: cols}
+	whole := func() []meta.VerifyRange {
+		r := base
+		r.ID = fmt.Sprintf("%s.%s.%05d", pt.DB, pt.Table, 0)
+		return []meta.VerifyRange{r}
+	}
+	pk, err := integerPK(ctx, db, pt.DB, pt.Table)
+	if err != nil {
+		return nil, err
+	}
+	parts := min(max(1, (rows+rowsPerRange-1)/rowsPerRange), 256)
+	if pk == "" || parts == 1 {
+		return whole(), nil
+	}
+	var lo, hi sql.NullInt64
+	q := fmt.Sprintf("SELECT MIN(%[1]s), MAX(%[1]s) FROM %[2]s", sink.QuoteIdent(pk), sink.TableRef{DB: pt.DB, Name: pt.Table}.Quoted())
+	if err := db.QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil || !lo.Valid {
+		// An unsigned key beyond int64 does not scan: read it whole.
+		return whole(), nil
+	}
+	span := uint64(hi.Int64-lo.Int64) + 1
+	step := int64(max(span/uint64(parts), 1))
+	var out []meta.VerifyRange
+	for i := int64(0); i < parts; i++ {
+		r := base
+		r.ID = fmt.Sprintf("%s.%s.%05d", pt.DB, pt.Table, i)
+		r.PK = pk
+		if i > 0 {
+			v := lo.Int64 + i*step
+			r.Lo = &v
+		}
+		if i < parts-1 {
+			v := lo.Int64 + (i+1)*step
+			r.Hi = &v
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// integerPK returns the table's primary key column when it is a single
+// integer column.
+func integerPK(ctx context.Context, db *sql.DB, schema, table string) (string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT k.COLUMN_NAME, c.DATA_TYPE FROM information_schema.KEY_COLUMN_USAGE k
+		JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME
+		WHERE k.TABLE_SCHEMA = ? AND k.TABLE_NAME = ? AND k.CONSTRAINT_NAME = 'PRIMARY'`, schema, table)
+	if err != nil {
+		return "", fmt.Errorf("primary key of %s.%s: %w", schema, table, err)
+	}
+	defer rows.Close()
+	var names, types []string
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return "", err
+		}
+		names, types = append(names, name), append(types, typ)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if len(names) != 1 {
+		return "", nil
+	}
+	switch strings.ToLower(types[0]) {
+	case "tinyint", "smallint", "mediumint", "int", "bigint":
+		return names[0], nil
+	}
+	return "", nil
+}
+
+// verifyRanges reads back the verify ranges with this node's workers, as
+// peers do, until every range is done.
+func (n *Node) verifyRanges(ctx context.Context, sess *concurrency.Session) error {
+	v := newView[meta.VerifyRange](n.job, meta.VerifyPool, n.cfg.NodeID, n.log)
+	vctx, stopView := context.WithCancel(ctx)
+	defer stopView()
+	viewErr := make(chan error, 1)
+	go func() { viewErr <- v.run(vctx, n.cli) }()
+	select {
+	case <-v.loaded:
+	case err := <-viewErr:
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := 0; i < n.cfg.Workers; i++ {
+		g.Go(func() error {
+			for {
+				id, r, ok := v.next(gctx)
+				if !ok {
+					return nil
+				}
+				if err := n.verifyRange(gctx, sess, id, r); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	_, err := v.waitSettled(ctx)
+	return err
+}
+
+// verifyRange claims one range, reads it back and records its digest. A
+// range that keeps failing is recorded as failed: the job can't be
+// verified.
+func (n *Node) verifyRange(ctx context.Context, sess *concurrency.Session, id string, r meta.VerifyRange) error {
+	pool := meta.VerifyPool
+	epoch, ok, err := pool.Claim(ctx, n.cli, n.job, id, n.cfg.NodeID, sess.Lease())
+	if err != nil || !ok {
+		return err
+	}
+	start := time.Now()
+	var d checksum.Digest
+	for try := 1; ; try++ {
+		d, err = n.readBack(ctx, r)
+		if err == nil || ctx.Err() != nil || try == 5 {
+			break
+		}
+		n.log.Warn("verify range failed; retrying", "range", id, "try", try, "err", err)
+		time.Sleep(time.Duration(try) * time.Second)
+	}
+	if ctx.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		defer cancel()
+		_ = pool.Release(rctx, n.cli, n.job, id, epoch)
+		return ctx.Err()
+	}
+	if err != nil {
+		f := meta.Failed{Shard: id, File: r.DB + "." + r.Table, Reason: err.Error(), Node: n.cfg.NodeID, At: time.Now().UTC()}
+		_, ferr := pool.Fail(ctx, n.cli, n.job, id, epoch, f)
+		return ferr
+	}
+	rec := meta.VerifyDone{DB: r.DB, Table: r.Table, DigestCount: d.Count, DigestXOR: d.Hex(), Node: n.cfg.NodeID,
+		Seconds: time.Since(start).Seconds(), At: time.Now().UTC()}
+	_, err = pool.Complete(ctx, n.cli, n.job, id, epoch, rec)
+	return err
+}
+
+// readBack computes the target digest of a range over the text protocol
+// (the driver interpolates the bounds, so no binary protocol).
+func (n *Node) readBack(ctx context.Context, r meta.VerifyRange) (checksum.Digest, error) {
+	var d checksum.Digest
+	tcols, err := n.digestColumns(ctx, r.DB, r.Table)
+	if err != nil {
+		return d, err
+	}
+	var cols []checksum.Column
+	for _, name := range r.Columns {
+		found := false
+		for _, c := range tcols {
+			if strings.EqualFold(c.Name, name) {
+				cols, found = append(cols, c), true
+				break
+			}
+		}
+		if !found {
+			return d, fmt.Errorf("verify %s.%s: column %s is gone from the target", r.DB, r.Table, name)
+		}
+	}
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = sink.QuoteIdent(c.Name)
+	}
+	query := "SELECT " + strings.Join(q, ",") + " FROM " + sink.TableRef{DB: r.DB, Name: r.Table}.Quoted()
+	var conds []string
+	var args []any
+	if r.Lo != nil {
+		conds, args = append(conds, sink.QuoteIdent(r.PK)+" >= ?"), append(args, *r.Lo)
+	}
+	if r.Hi != nil {
+		conds, args = append(conds, sink.QuoteIdent(r.PK)+" < ?"), append(args, *r.Hi)
+	}
+	if len(conds) > 0 {
+		query += " WHERE " + strings.Join(conds, " AND ")
+	}
+	rows, err := n.target.DB().QueryContext(ctx, query, args...)
+	if err != nil {
+		return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
+	}
+	defer rows.Close()
+	h := checksum.NewRowHasher(cols)
+	raw := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	fields := make([]checksum.Field, len(cols))
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
+		}
+		for i, b := range raw {
+			fields[i] = checksum.Field{Null: b == nil, Data: b}
+		}
+		hv, err := h.Hash(fields)
+		if err != nil {
+			return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
+		}
+		d.Add(hv)
+	}
+	if err := rows.Err(); err != nil {
+		return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
+	}
+	return d, nil
+}
