@@ -63,18 +63,25 @@ func testMain(m *testing.M) int {
 
 // env is one test's job: its etcd, its dump, its database name.
 type env struct {
-	t       *testing.T
-	dir     string
-	etcdURL string
-	etcd    *clientv3.Client
-	job     meta.Job
-	gen     gendump.Options
-	extra   map[string]string // config lines added under their sections
+	t         *testing.T
+	dir       string
+	endpoints []string // etcd.endpoints of the nodes' config
+	etcd      *clientv3.Client
+	job       meta.Job
+	gen       gendump.Options
+	extra     map[string]string // config lines added under their sections
 }
 
 func newEnv(t *testing.T, gen gendump.Options) *env {
 	t.Helper()
 	srv, cli := etcdserver.StartT(t)
+	return newEnvOn(t, gen, []string{srv.ClientURL}, cli)
+}
+
+// newEnvOn is newEnv on an etcd the caller runs (a cluster, a proxy in
+// front of it): endpoints go into the nodes' config, cli is the test's own.
+func newEnvOn(t *testing.T, gen gendump.Options, endpoints []string, cli *clientv3.Client) *env {
+	t.Helper()
 	dir := t.TempDir()
 	name := strings.ToLower(strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
 	if gen.DB == "" {
@@ -92,7 +99,7 @@ func newEnv(t *testing.T, gen gendump.Options) *env {
 		}
 	}
 	job, _ := meta.NewJob("/storm", name)
-	return &env{t: t, dir: dir, etcdURL: srv.ClientURL, etcd: cli, job: job, gen: gen, extra: map[string]string{}}
+	return &env{t: t, dir: dir, endpoints: endpoints, etcd: cli, job: job, gen: gen, extra: map[string]string{}}
 }
 
 // config writes a storm.toml; overrides are "section.key" = TOML value.
@@ -100,7 +107,7 @@ func (e *env) config(overrides map[string]string) string {
 	e.t.Helper()
 	vals := map[string]string{
 		"job.id":             fmt.Sprintf("%q", e.job.ID),
-		"etcd.endpoints":     fmt.Sprintf("[%q]", e.etcdURL),
+		"etcd.endpoints":     tomlStrings(e.endpoints),
 		"etcd.lease-ttl":     "3",
 		"source.dir":         fmt.Sprintf("%q", e.gen.Dir),
 		"source.csv.header":  fmt.Sprintf("%v", e.gen.Header),
@@ -140,6 +147,15 @@ func (e *env) config(overrides map[string]string) string {
 		e.t.Fatal(err)
 	}
 	return path
+}
+
+// tomlStrings formats a TOML array of strings.
+func tomlStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // proc is one running storm process.

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"storm/internal/gendump"
+	"storm/meta"
+)
+
+// A successful import is verified by digest on every table; then one row of
+// the target is changed, removed or added, the verification is run again,
+// and the job fails naming the table, the counts and the digests.
+func TestE2EVerifyCatchesTampering(t *testing.T) {
+	cases := []struct {
+		name, sql        string
+		wantCountsDiffer bool
+	}{
+		{"changed", "UPDATE `%s`.orders SET amount = amount + 1 WHERE id = (SELECT MIN(id) FROM `%[1]s`.orders)", false},
+		{"missing", "DELETE FROM `%s`.orders WHERE id = (SELECT MAX(id) FROM `%[1]s`.orders)", true},
+		{"extra", "INSERT INTO `%s`.orders (id, customer_id, amount, ordered_at) VALUES (999999999, 1, 1.5, NOW())", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, gendump.Options{Rows: 8_000, Format: "mixed", FilesPerTable: 2, Header: true})
+			cfg := e.config(nil)
+			n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
+			for _, p := range []*proc{n1, n2} {
+				if code := p.wait(t, 2*time.Minute); code != 0 {
+					t.Fatalf("%s exited %d", p.id, code)
+				}
+			}
+			b := e.barrier()
+			if b == nil || b.Status != meta.StatusSucceeded || len(b.Tables) != 4 {
+				t.Fatalf("barrier %+v", b)
+			}
+			for _, r := range b.Tables {
+				if r.Mode != meta.VerifyDigest || !r.OK || r.ExpectedDigest != r.ActualDigest || r.ExpectedDigest == "" {
+					t.Errorf("table result %+v: want a matching digest", r)
+				}
+			}
+			if e.count(meta.KindVerifyDone) < 4 {
+				t.Errorf("%d verify ranges done, want one per table at least", e.count(meta.KindVerifyDone))
+			}
+			e.checkTarget()
+
+			mustExec(t, e.db(), fmt.Sprintf(c.sql, e.gen.DB))
+			e.reverify()
+			if code := e.node("n3", cfg).wait(t, time.Minute); code != 1 {
+				t.Fatalf("re-verification exited %d, want 1", code)
+			}
+			b = e.barrier()
+			if b == nil || b.Status != meta.StatusFailed || !strings.Contains(b.Reason, e.gen.DB+".orders") {
+				t.Fatalf("barrier %+v: want failed, naming %s.orders", b, e.gen.DB)
+			}
+			for _, r := range b.Tables {
+				if r.Table != "orders" {
+					if !r.OK {
+						t.Errorf("untouched table %s failed: %+v", r.Table, r)
+					}
+					continue
+				}
+				if r.OK || r.ExpectedDigest == r.ActualDigest || (r.Expected != r.Actual) != c.wantCountsDiffer {
+					t.Errorf("orders result %+v", r)
+				}
+			}
+		})
+	}
+}
+
+// reverify removes the verify and finalize results so that the next node
+// to join runs them again over the target as it is now.
+func (e *env) reverify() {
+	e.t.Helper()
+	ctx := e.t.Context()
+	ops := []clientv3.Op{
+		clientv3.OpDelete(e.job.Barrier()),
+		clientv3.OpDelete(e.job.PhaseMarker(meta.PhaseVerifyPlan)),
+		clientv3.OpDelete(e.job.PhaseMarker(meta.PhaseVerify)),
+		clientv3.OpDelete(e.job.PhaseMarker(meta.PhaseFinalize)),
+	}
+	for _, k := range []meta.Kind{meta.KindVerifyRanges, meta.KindVerifyDone, meta.KindVerifyClaims, meta.KindVerifyFailed} {
+		ops = append(ops, clientv3.OpDelete(e.job.Dir(k), clientv3.WithPrefix()))
+	}
+	if _, err := e.etcd.Txn(ctx).Then(ops...).Commit(); err != nil {
+		e.t.Fatal(err)
+	}
+}
