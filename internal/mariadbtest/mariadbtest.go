@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +106,27 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// starts runs every cmd.Start on one OS thread that never exits. Pdeathsig
+// fires when the thread that forked the child exits, not the process: a
+// server started from an ordinary goroutine can be killed mid-test when the
+// runtime retires that thread. With this, it dies only with the process.
+var starts = func() chan func() {
+	ch := make(chan func())
+	go func() {
+		runtime.LockOSThread()
+		for f := range ch {
+			f()
+		}
+	}()
+	return ch
+}()
+
+func startOnLockedThread(cmd *exec.Cmd) error {
+	done := make(chan error)
+	starts <- func() { done <- cmd.Start() }
+	return <-done
+}
+
 // Socket is the server's unix socket; root connects through it.
 func (s *Server) Socket() string { return filepath.Join(s.Dir, "mysqld.sock") }
 
@@ -140,7 +162,7 @@ func (s *Server) start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a test's SIGINT must not reach it first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startOnLockedThread(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("start mariadbd: %w", err)
 	}
@@ -236,12 +258,42 @@ func (s *Server) Kill() {
 // (crash recovery included), after pause.
 func (s *Server) Restart(ctx context.Context, pause time.Duration) error {
 	s.Kill()
+	release := s.holdPort()
 	select {
 	case <-time.After(pause):
 	case <-ctx.Done():
+		release()
 		return ctx.Err()
 	}
+	release()
 	return s.start(ctx)
+}
+
+// holdPort keeps the server's port taken while it is down: another process
+// looking for a free port (a concurrent test binary starting its own
+// MariaDB or etcd) would otherwise get it, and the restarted server could
+// not bind it, or clients of one would talk to the other. Connections are
+// closed at once, as a server that is gone would.
+func (s *Server) holdPort() (release func()) {
+	ln, err := net.Listen("tcp", s.addr())
+	if err != nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return func() {
+		ln.Close()
+		<-done
+	}
 }
 
 // Stop shuts the server down cleanly, or kills it after 20 s.
