@@ -109,7 +109,7 @@ func TestE2ESourcesOnDifferentHosts(t *testing.T) {
 		t.Fatal("the job ended without its third source")
 	}
 	st := e.start("status", "status", "--config", cfg)
-	if code := st.wait(t, 30*time.Second); code != 0 || !strings.Contains(st.stdout(), "shard3") {
+	if code := st.wait(t, 30*time.Second); code != 0 || !strings.Contains(st.stdout(), "source shard3 waits for node db-host-3, not running") {
 		t.Errorf("status (exit %d) does not name the waiting source:\n%s", code, st.stdout())
 	}
 

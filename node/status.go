@@ -77,6 +77,11 @@ type SourceState struct {
 	Node    string `json:"node,omitempty"` // only this node can read it
 	Planned bool   `json:"planned"`
 	Error   string `json:"error,omitempty"` // of its plan
+	// NodeAlive: Node is "" or has a live node record.
+	NodeAlive bool `json:"node_alive"`
+	// Pending are the source's shards nobody works on yet. A node-local
+	// source's wait for its node: nobody else can read them.
+	Pending int `json:"pending"`
 }
 
 // waiting lists the sources not planned yet.
@@ -427,7 +432,18 @@ func (t *tracker) status(now time.Time) (*Status, error) {
 	if t.spec != nil {
 		for _, src := range t.spec.Source.Sources() {
 			m, planned := t.phases[string(meta.PlanSource(src.ID))]
-			st.Sources = append(st.Sources, SourceState{ID: src.ID, Node: src.Node, Planned: planned, Error: m.Error})
+			_, alive := t.nodes[src.Node]
+			ss := SourceState{ID: src.ID, Node: src.Node, Planned: planned, Error: m.Error, NodeAlive: src.Node == "" || alive}
+			for id := range t.shards {
+				_, done := t.done[id]
+				_, failed := t.failed[id]
+				_, claimed := t.claims[id]
+				// Shard ids start with their source's id, which has no '.'.
+				if !done && !failed && !claimed && strings.HasPrefix(id, src.ID+".") {
+					ss.Pending++
+				}
+			}
+			st.Sources = append(st.Sources, ss)
 		}
 		st.CreatedAt = t.spec.CreatedAt
 		st.Elapsed = max(0, now.Sub(t.spec.CreatedAt).Seconds())
@@ -576,16 +592,20 @@ func (st *Status) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "failed shard %s (%s): %s\n", f.Shard, loc, f.Reason)
 	}
-	if ws := st.waiting(); len(ws) > 0 && st.Barrier == nil {
-		var names []string
-		for _, s := range ws {
-			name := s.ID
-			if s.Node != "" {
-				name += " (on node " + s.Node + ")"
-			}
-			names = append(names, name)
+	for _, s := range st.Sources {
+		if st.Barrier != nil {
+			break
 		}
-		fmt.Fprintf(w, "waiting for source(s) not planned yet: %s\n", strings.Join(names, ", "))
+		switch {
+		case !s.Planned && s.Node == "":
+			fmt.Fprintf(w, "source %s waits to be planned by any node\n", s.ID)
+		case !s.Planned && s.NodeAlive:
+			fmt.Fprintf(w, "source %s waits for node %s, which is running (planning it)\n", s.ID, s.Node)
+		case !s.Planned:
+			fmt.Fprintf(w, "source %s waits for node %s, not running: only it can read the source\n", s.ID, s.Node)
+		case s.Node != "" && !s.NodeAlive && s.Pending > 0:
+			fmt.Fprintf(w, "source %s: %d shard(s) wait for node %s to come back: only it can read them\n", s.ID, s.Pending, s.Node)
+		}
 	}
 	if c := st.Cancel; c != nil && st.Barrier == nil {
 		fmt.Fprintf(w, "cancel requested by %s at %s %s\n", c.By, c.At.Format(time.RFC3339), c.Reason)

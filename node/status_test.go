@@ -127,13 +127,13 @@ func TestStatusSums(t *testing.T) {
 				{ID: "s1", Dir: "/d1"}, {ID: "s2", Dir: "/d2", Node: "h2"}}}}}
 			m["phase/"+string(meta.PlanSource("s1"))] = meta.PhaseMarker{By: "n1"}
 		}, func(t *testing.T, st *Status) {
-			want := []SourceState{{ID: "s1", Planned: true}, {ID: "s2", Node: "h2"}}
+			want := []SourceState{{ID: "s1", Planned: true, NodeAlive: true}, {ID: "s2", Node: "h2"}}
 			if len(st.Sources) != 2 || st.Sources[0] != want[0] || st.Sources[1] != want[1] || st.ETA != nil {
 				t.Errorf("sources %+v, eta %v", st.Sources, st.ETA)
 			}
 			var buf bytes.Buffer
 			st.Print(&buf)
-			if !strings.Contains(buf.String(), "waiting for source(s) not planned yet: s2 (on node h2)") {
+			if !strings.Contains(buf.String(), "source s2 waits for node h2, not running") {
 				t.Errorf("print:\n%s", buf.String())
 			}
 		}},
