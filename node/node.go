@@ -377,15 +377,11 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 	v := newView[meta.Shard](n.job, meta.ImportPool, n.cfg.NodeID, n.log).
 		withSources(sources, func(s meta.Shard) bool { return readable[s.Source] })
 	v.idleExit = n.cfg.ExitWhenIdle
-	vctx, stopView := context.WithCancel(ctx)
-	defer stopView()
-	viewErr := make(chan error, 1)
-	go func() { viewErr <- v.run(vctx, n.cli) }()
-	select {
-	case <-v.loaded:
-	case err := <-viewErr:
+	stopView, err := v.start(ctx, n.cli)
+	if err != nil {
 		return err
 	}
+	defer stopView()
 	n.setPhase(meta.PhaseImport)
 	n.log.Info("phase import: starting workers", "workers", n.cfg.Workers, "shards", v.snapshot().Shards)
 

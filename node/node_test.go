@@ -25,23 +25,7 @@ import (
 
 var testDB *mariadbtest.Server
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "storm-node-")
-	if err != nil {
-		panic(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	testDB, err = mariadbtest.Start(ctx, filepath.Join(dir, "db"))
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start MariaDB (install mariadb-server):", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	testDB.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(mariadbtest.RunTests(m, &testDB)) }
 
 func testConfig(t *testing.T, endpoint, dumpDir, job string) Config {
 	return Config{

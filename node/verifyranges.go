@@ -219,15 +219,11 @@ func integerPK(ctx context.Context, db *sql.DB, schema, table string) (string, e
 // peers do, until every range is done.
 func (n *Node) verifyRanges(ctx context.Context, sess *concurrency.Session) error {
 	v := newView[meta.VerifyRange](n.job, meta.VerifyPool, n.cfg.NodeID, n.log)
-	vctx, stopView := context.WithCancel(ctx)
-	defer stopView()
-	viewErr := make(chan error, 1)
-	go func() { viewErr <- v.run(vctx, n.cli) }()
-	select {
-	case <-v.loaded:
-	case err := <-viewErr:
+	stopView, err := v.start(ctx, n.cli)
+	if err != nil {
 		return err
 	}
+	defer stopView()
 	g, gctx := errgroup.WithContext(ctx)
 	for i := 0; i < n.cfg.Workers; i++ {
 		g.Go(func() error {
@@ -245,7 +241,7 @@ func (n *Node) verifyRanges(ctx context.Context, sess *concurrency.Session) erro
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	_, err := v.waitSettled(ctx)
+	_, err = v.waitSettled(ctx)
 	return err
 }
 

@@ -65,6 +65,21 @@ func (v *view[T]) withSources(sources []meta.SourceDir, claimable func(T) bool) 
 	return v
 }
 
+// start runs the view in the background and returns once it has read the
+// pool once; stop ends it.
+func (v *view[T]) start(ctx context.Context, cli *clientv3.Client) (stop func(), err error) {
+	vctx, cancel := context.WithCancel(ctx)
+	viewErr := make(chan error, 1)
+	go func() { viewErr <- v.run(vctx, cli) }()
+	select {
+	case <-v.loaded:
+		return cancel, nil
+	case err := <-viewErr:
+		cancel()
+		return nil, err
+	}
+}
+
 // run keeps the view current until ctx ends. Its callers look at its error
 // only until the first read is done, so from then on it never gives up on
 // its own: a view that stopped would freeze, and its node would wait forever

@@ -329,3 +329,24 @@ func (s *Server) Open(db string) (*sql.DB, error) {
 	}
 	return sql.Open("mysql", s.DSN(db))
 }
+
+// RunTests is a TestMain body: it starts a private server into *srv, runs
+// the package's tests and stops it. Without MariaDB installed it fails the
+// run, naming the package to install.
+func RunTests(m interface{ Run() int }, srv **Server) int {
+	dir, err := os.MkdirTemp("", "storm-mariadb-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	*srv, err = Start(ctx, filepath.Join(dir, "db"))
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start MariaDB (install mariadb-server):", err)
+		return 1
+	}
+	defer (*srv).Stop()
+	return m.Run()
+}
