@@ -36,6 +36,10 @@ func (p Pool) Claim(ctx context.Context, cli *clientv3.Client, job Job, id, node
 		clientv3.Compare(clientv3.CreateRevision(job.Key(p.Claims, id)), "=", 0),
 		clientv3.Compare(clientv3.CreateRevision(job.Key(p.Done, id)), "=", 0),
 		clientv3.Compare(clientv3.CreateRevision(job.Key(p.Failed, id)), "=", 0),
+		// A node whose view is behind must not start work on a job that
+		// was cancelled or has ended.
+		clientv3.Compare(clientv3.CreateRevision(job.Cancel()), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(job.Barrier()), "=", 0),
 	).Then(
 		clientv3.OpPut(job.Key(p.Claims, id), Encode(Claim{Node: node, At: time.Now().UTC()}), clientv3.WithLease(lease)),
 	).Commit()

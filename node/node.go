@@ -398,8 +398,16 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if c := v.snapshot(); n.cfg.ExitWhenIdle && !c.settled() && !c.stopping() && c.idle() {
-		return errIdle
+	if n.cfg.ExitWhenIdle {
+		// Decide on a view that has seen this node's own last shards done:
+		// the last node of a job must not leave as idle and skip verify.
+		c, err := v.waitOwnClaimsGone(ctx)
+		if err != nil {
+			return err
+		}
+		if !c.settled() && !c.stopping() && c.idle() {
+			return errIdle
+		}
 	}
 	// Our workers are idle; peers may still hold shards, and one may die
 	// and hand its shard back, so keep the workers' view until all settle.

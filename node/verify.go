@@ -295,9 +295,14 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 	}
 	sort.Strings(b.Nodes)
 	absent := clientv3.Compare(clientv3.CreateRevision(n.job.Barrier()), "=", 0)
-	if _, err := l.CommitIf(ctx, []clientv3.Cmp{absent}, clientv3.OpPut(n.job.Barrier(), meta.Encode(b))); err != nil {
+	wrote, err := l.CommitIf(ctx, []clientv3.Cmp{absent}, clientv3.OpPut(n.job.Barrier(), meta.Encode(b)))
+	if err != nil {
 		return nil, fmt.Errorf("write barrier: %w", err)
 	}
-	n.log.Info("barrier written", "status", b.Status, "rows", b.Rows, "reason", b.Reason)
+	if wrote {
+		n.log.Info("barrier written", "status", b.Status, "rows", b.Rows, "reason", b.Reason)
+	} else {
+		n.log.Info("barrier already written by an earlier finalize leader")
+	}
 	return map[string]any{"status": b.Status}, nil
 }

@@ -318,6 +318,8 @@ type counts struct {
 	// them this node's to plan); ClaimablePending are pending items this
 	// node may claim.
 	SourcesWaiting, MineWaiting, ClaimablePending int
+	// ClaimedByMe are items the view still shows claimed by this node.
+	ClaimedByMe int
 }
 
 func (v *view[T]) snapshot() counts {
@@ -336,6 +338,9 @@ func (v *view[T]) countsLocked() counts {
 			c.Failed++
 		case v.claims[id] != "":
 			c.Claimed++
+			if v.claims[id] == v.me {
+				c.ClaimedByMe++
+			}
 		default:
 			c.Pending++
 			if v.claimable(s) {
@@ -397,6 +402,26 @@ func (v *view[T]) next(ctx context.Context) (string, T, bool) {
 		case <-ch:
 		case <-ctx.Done():
 			return "", zero, false
+		}
+	}
+}
+
+// waitOwnClaimsGone blocks until the view has seen every claim of this
+// node end: its workers' last completions reach it through the watch, a
+// moment after they commit.
+func (v *view[T]) waitOwnClaimsGone(ctx context.Context) (counts, error) {
+	for {
+		v.mu.Lock()
+		c := v.countsLocked()
+		ch := v.changed
+		v.mu.Unlock()
+		if c.ClaimedByMe == 0 {
+			return c, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return c, ctx.Err()
 		}
 	}
 }
