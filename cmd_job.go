@@ -78,6 +78,9 @@ func parseJobArgs(fs *pflag.FlagSet, args []string, needJob bool) (*settings, er
 	if err := s.validateClient(needJob); err != nil {
 		return nil, &node.ExitError{Code: node.ExitUsage, Err: err}
 	}
+	for _, w := range s.secrets.warnings {
+		fmt.Fprintf(os.Stderr, "storm: warning: %s\n", w)
+	}
 	return s, nil
 }
 
@@ -94,6 +97,9 @@ func (s *settings) validateClient(needJob bool) error {
 			return fmt.Errorf("config: job.id: %w", err)
 		}
 	}
+	if bad := s.validateEtcdSecurity(); len(bad) > 0 { // config_tls.go
+		return fmt.Errorf("config: %s", strings.Join(bad, "; "))
+	}
 	return nil
 }
 
@@ -105,7 +111,7 @@ func runJobList(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cli, err := node.Connect(ctx, s.Etcd.Endpoints, s.Node.StartTimeout)
+	cli, err := node.ConnectEtcd(ctx, s.etcdAccess(), s.Node.StartTimeout)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func connect(ctx context.Context, s *settings) (*clientv3.Client, meta.Job, erro
 	if err != nil {
 		return nil, job, &node.ExitError{Code: node.ExitUsage, Err: err}
 	}
-	cli, err := node.Connect(ctx, s.Etcd.Endpoints, s.Node.StartTimeout)
+	cli, err := node.ConnectEtcd(ctx, s.etcdAccess(), s.Node.StartTimeout)
 	return cli, job, err
 }
 

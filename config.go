@@ -25,6 +25,11 @@ type settings struct {
 		Prefix    string   `mapstructure:"prefix"`
 		LeaseTTL  int      `mapstructure:"lease-ttl"`
 		EmbedDir  string   `mapstructure:"embed-dir"`
+		// Per node, never in the spec (config_tls.go).
+		Username     string      `mapstructure:"username"`
+		Password     string      `mapstructure:"password"`
+		PasswordFile string      `mapstructure:"password-file"`
+		TLS          tlsSettings `mapstructure:"tls"`
 	} `mapstructure:"etcd"`
 	Source struct {
 		Dir string `mapstructure:"dir"`
@@ -43,12 +48,16 @@ type settings struct {
 		User     string `mapstructure:"user"`
 		Password string `mapstructure:"password"`
 		TimeZone string `mapstructure:"time-zone"`
+		// Per node, never in the spec (config_tls.go).
+		PasswordFile string            `mapstructure:"password-file"`
+		TLS          targetTLSSettings `mapstructure:"tls"`
 	} `mapstructure:"target"`
 	Node struct {
 		ID           string        `mapstructure:"id"`
 		Workers      int           `mapstructure:"workers"`
 		StartTimeout time.Duration `mapstructure:"start-timeout"`
 		StatusAddr   string        `mapstructure:"status-addr"`
+		StatusTLS    tlsSettings   `mapstructure:"status-tls"` // config_tls.go
 		// ExitWhenIdle: once this node's own sources are done and it can
 		// claim nothing more, exit 0 without waiting for the barrier.
 		ExitWhenIdle bool `mapstructure:"exit-when-idle"`
@@ -72,11 +81,15 @@ type settings struct {
 		// pause unless the keeper renews it; 0 is import/tikv's default
 		// (5 minutes). Tests shorten it to watch the keeper at work.
 		PauseTTL int `mapstructure:"pause-ttl"`
+		// TLS to PD and TiKV: per node, never in the spec (config_tls.go).
+		TLS tlsSettings `mapstructure:"tls"`
 	} `mapstructure:"tidb"`
 	Log struct {
 		Level  string `mapstructure:"level"`
 		Format string `mapstructure:"format"`
 	} `mapstructure:"log"`
+
+	secrets secretState // what reading the password files found (config_tls.go)
 }
 
 func defaults(v *viper.Viper) {
@@ -122,6 +135,7 @@ func defaults(v *viper.Viper) {
 	} {
 		v.SetDefault(k, val)
 	}
+	securityDefaults(v) // config_tls.go
 }
 
 // commonFlags are the flags every subcommand takes.
@@ -168,6 +182,7 @@ func load(fs *pflag.FlagSet) (*settings, error) {
 			*list = strings.Split((*list)[0], ",")
 		}
 	}
+	s.readSecrets() // config_tls.go
 	return &s, s.validate()
 }
 
@@ -222,6 +237,7 @@ func (s *settings) validate() error {
 	if s.TiDB.PauseTTL < 0 {
 		bad = append(bad, "tidb.pause-ttl must not be negative")
 	}
+	bad = append(bad, s.validateSecurity()...) // config_tls.go
 	if len(bad) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(bad, "; "))
 	}
@@ -255,6 +271,6 @@ func (s *settings) nodeConfig() node.Config {
 		Spec: s.spec(), Prefix: s.Etcd.Prefix, Endpoints: s.Etcd.Endpoints, LeaseTTL: s.Etcd.LeaseTTL,
 		NodeID: s.Node.ID, Workers: s.Node.Workers, Password: s.Target.Password,
 		EmbedDir: s.Etcd.EmbedDir, StartTimeout: s.Node.StartTimeout, ProgressInterval: 2 * time.Second,
-		StatusAddr: s.Node.StatusAddr, ExitWhenIdle: s.Node.ExitWhenIdle,
+		StatusAddr: s.Node.StatusAddr, ExitWhenIdle: s.Node.ExitWhenIdle, Security: s.security(),
 	}
 }

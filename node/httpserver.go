@@ -1,7 +1,10 @@
 package node
 
-// A node's HTTP endpoints, on node.status-addr (off when empty; a loopback
-// address unless configured otherwise):
+// A node's HTTP endpoints, on node.status-addr (off when empty; bound to
+// the address configured, which should be loopback or a management
+// network: a node warns when it is neither loopback nor TLS with client
+// certificates), over TLS with node.status-tls.cert and key (and client
+// certificates signed by node.status-tls.ca, when set):
 //
 //	/metrics       Prometheus metrics of this node (node/metrics.go)
 //	/status        the job's status, the document of `storm status --json`
@@ -9,8 +12,10 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -27,11 +32,26 @@ func (n *Node) serveHTTP(ctx context.Context) (stop func(), err error) {
 	if n.cfg.StatusAddr == "" {
 		return func() {}, nil
 	}
+	var tc *tls.Config
+	if st := n.cfg.Security.Status; st.IsSet() {
+		if tc, err = st.Server("node.status-tls"); err != nil {
+			return nil, usage("%w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", n.cfg.StatusAddr)
 	if err != nil {
 		return nil, usage("node.status-addr %s: %w", n.cfg.StatusAddr, err)
 	}
+	scheme := "http"
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+		scheme = "https"
+	}
 	addr := ln.Addr().String()
+	if !isLoopback(addr) && (tc == nil || tc.ClientCAs == nil) {
+		n.log.Warn("the status endpoint is reachable from other hosts without client certificates: anyone there can read "+
+			"/status and /debug/pprof; bind node.status-addr to loopback or set node.status-tls.ca", "addr", addr)
+	}
 	n.metrics.addr.Store(&addr)
 
 	mux := http.NewServeMux()
@@ -43,7 +63,10 @@ func (n *Node) serveHTTP(ctx context.Context) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Refused handshakes (no client certificate, plain http) go to the
+		// node's log, at debug: a port scanner is no news.
+		ErrorLog: slog.NewLogLogger(n.log.With("addr", addr).Handler(), slog.LevelDebug)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -51,7 +74,7 @@ func (n *Node) serveHTTP(ctx context.Context) (stop func(), err error) {
 			n.log.Warn("status server stopped", "addr", addr, "err", err)
 		}
 	}()
-	n.log.Info("serving /metrics, /status and /debug/pprof", "addr", addr)
+	n.log.Info("serving /metrics, /status and /debug/pprof", "addr", addr, "scheme", scheme)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

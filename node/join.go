@@ -96,11 +96,23 @@ func (n *Node) runPhase(ctx context.Context, sess *concurrency.Session, p meta.P
 	return m, nil
 }
 
-func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, error) {
+// targetConfig is how this node reaches and writes the target.
+func targetConfig(cfg Config, spec meta.Spec) (sink.Config, error) {
 	sc := sink.Config{
 		Host: spec.Target.Host, Port: spec.Target.Port, User: spec.Target.User, Password: cfg.Password,
 		OnDuplicate: spec.Import.OnDuplicate, Mode: spec.Import.Mode, BatchBytes: spec.Import.BatchSize, MaxErrors: spec.Import.MaxErrors,
-		TimeZone: spec.Target.TimeZone,
+		TimeZone: spec.Target.TimeZone, TLSMode: cfg.Security.TargetMode,
+	}
+	if err := cfg.Security.targetTLS(&sc); err != nil { // node/security.go
+		return sc, usage("%w", err)
+	}
+	return sc, nil
+}
+
+func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, error) {
+	sc, err := targetConfig(cfg, spec)
+	if err != nil {
+		return nil, err
 	}
 	deadline := time.Now().Add(cfg.StartTimeout)
 	for {
@@ -109,6 +121,10 @@ func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, 
 		cancel()
 		if err == nil {
 			return t, nil
+		}
+		// Refused credentials or certificates are a config error: no retry.
+		if sink.IsConfigError(err) {
+			return nil, usage("cannot log in to target database %s:%d (not retried): %w", spec.Target.Host, spec.Target.Port, err)
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
 			return nil, usage("target database %s:%d unreachable after %s: %w", spec.Target.Host, spec.Target.Port, cfg.StartTimeout, err)

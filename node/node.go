@@ -42,6 +42,8 @@ type Config struct {
 	NodeID    string
 	Workers   int
 	Password  string // never stored in etcd
+	// Security is this node's TLS and etcd credentials (node/security.go).
+	Security Security
 
 	// Embed runs a single-member etcd serving Endpoints[0] inside the node.
 	Embed    bool
@@ -134,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		}
 		defer srv.Close()
 	}
-	n.cli, err = Connect(ctx, cfg.Endpoints, cfg.StartTimeout)
+	n.cli, err = ConnectEtcd(ctx, cfg.etcdAccess(), cfg.StartTimeout)
 	if err != nil {
 		return ExitUsage, err
 	}
@@ -200,29 +202,10 @@ func exitCode(err error) int {
 	return ExitLost
 }
 
-// Connect dials etcd and checks it answers, retrying for up to timeout.
+// Connect dials etcd without TLS or credentials and checks it answers,
+// retrying for up to timeout (ConnectEtcd, node/security.go).
 func Connect(ctx context.Context, endpoints []string, timeout time.Duration) (*clientv3.Client, error) {
-	if len(endpoints) == 0 {
-		return nil, usage("etcd.endpoints is empty")
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: quietZap()})
-	if err != nil {
-		return nil, usage("etcd %v: %w", endpoints, err)
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		_, err = cli.Get(sctx, "/storm-ping")
-		cancel()
-		if err == nil {
-			return cli, nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			cli.Close()
-			return nil, usage("etcd %v unreachable after %s: %w", endpoints, timeout, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	return ConnectEtcd(ctx, EtcdAccess{Endpoints: endpoints}, timeout)
 }
 
 func (n *Node) startEmbedded(ctx context.Context) (*etcdserver.Server, error) {
@@ -237,9 +220,13 @@ func (n *Node) startEmbedded(ctx context.Context) (*etcdserver.Server, error) {
 	if dir == "" {
 		dir = "storm-etcd-" + n.job.ID
 	}
+	tls, err := n.cfg.embedTLS() // node/security.go
+	if err != nil {
+		return nil, usage("%w", err)
+	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	srv, err := etcdserver.Start(sctx, etcdserver.Config{Dir: dir, ClientURL: n.cfg.Endpoints[0], PeerURL: peer, Name: n.cfg.NodeID})
+	srv, err := etcdserver.Start(sctx, etcdserver.Config{Dir: dir, ClientURL: n.cfg.Endpoints[0], PeerURL: peer, Name: n.cfg.NodeID, TLS: tls})
 	if err != nil {
 		return nil, usage("%w", err)
 	}

@@ -73,7 +73,8 @@ func (n *Node) tikvConfig() tikv.Config {
 		ImportMode:      ts.ImportMode,
 		PauseSchedulers: ts.PauseSchedulers,
 		PauseTTL:        time.Duration(ts.PauseTTL) * time.Second,
-		HTTPClient:      &http.Client{Transport: userAgent{base: http.DefaultTransport, ua: "storm/" + n.cfg.NodeID}},
+		HTTPClient:      &http.Client{Transport: userAgent{base: tikv.HTTPTransport(n.cfg.Security.TiDB), ua: "storm/" + n.cfg.NodeID}},
+		TLS:             n.cfg.Security.TiDB, // node/security.go
 	}
 }
 

@@ -5,6 +5,7 @@ package sink
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"fmt"
 	"strings"
@@ -24,6 +25,13 @@ type Config struct {
 	User     string
 	Password string
 	TimeZone string // session time_zone, so TIMESTAMP values mean the same on every node
+	// TLSMode is MySQL's ssl-mode: disabled, preferred ("" too), required
+	// or verify-identity (import/sink/tls.go).
+	TLSMode string
+	// TLS holds the CA (RootCAs) and client certificate to use, if any.
+	TLS *tls.Config
+	// tlsName is the go-sql-driver name TLS is registered under, by Open.
+	tlsName string
 
 	OnDuplicate string // error | replace | ignore
 	// MaxErrors is how many refused rows the job tolerates (recorded in
@@ -63,6 +71,7 @@ func (c Config) DSN() string {
 	mc.Timeout = 10 * time.Second
 	mc.ReadTimeout = 10 * time.Minute
 	mc.WriteTimeout = 10 * time.Minute
+	c.setTLS(mc) // import/sink/tls.go
 	tz := c.TimeZone
 	if tz == "" {
 		tz = "+00:00"
@@ -90,7 +99,12 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 64
 	}
+	release, err := cfg.registerTLS() // import/sink/tls.go
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", cfg.Addr(), err)
+	}
 	db, err := sql.Open("mysql", cfg.DSN())
+	release() // the connector holds a copy
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", cfg.Addr(), err)
 	}
@@ -99,7 +113,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("target %s: %w", cfg.Addr(), err)
+		return nil, fmt.Errorf("target %s: %w%s", cfg.Addr(), err, cfg.tlsHint(err))
 	}
 	t := &Target{db: db, cfg: cfg}
 	switch cfg.Mode {

@@ -34,7 +34,11 @@ func tikvStores(ctx context.Context, cfg Config) ([]Store, error) {
 	// bounds its start-up, and Close below ends them.
 	cctx, cancel := context.WithTimeout(ctx, cfg.timeout())
 	defer cancel()
-	cli, err := pd.NewClientWithContext(cctx, cfg.PDAddrs, pd.SecurityOption{},
+	if _, err := cfg.tlsConfig(); err != nil {
+		return nil, err
+	}
+	security := pd.SecurityOption{CAPath: cfg.TLS.CA, CertPath: cfg.TLS.Cert, KeyPath: cfg.TLS.Key}
+	cli, err := pd.NewClientWithContext(cctx, cfg.PDAddrs, security,
 		pd.WithCustomTimeoutOption(cfg.timeout()), pd.WithMaxErrorRetry(pdInitRetries))
 	if err != nil {
 		return nil, fmt.Errorf("tikv: connect to PD %s: %w", where, err)
@@ -87,13 +91,17 @@ func (c Config) httpBases() []string {
 		addrs = []string{c.PDHTTPAddr}
 	}
 	out := make([]string, 0, len(addrs))
+	scheme := "http://"
+	if c.TLS.IsSet() {
+		scheme = "https://"
+	}
 	for _, a := range addrs {
 		a = strings.TrimRight(strings.TrimSpace(a), "/")
 		if a == "" {
 			continue
 		}
 		if !strings.Contains(a, "://") {
-			a = "http://" + a
+			a = scheme + a
 		}
 		out = append(out, a)
 	}
@@ -103,6 +111,9 @@ func (c Config) httpBases() []string {
 func (c Config) httpClient() *http.Client {
 	if c.HTTPClient != nil {
 		return c.HTTPClient
+	}
+	if c.TLS.IsSet() {
+		return &http.Client{Transport: HTTPTransport(c.TLS)}
 	}
 	return http.DefaultClient
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/import_sstpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // switchParallel bounds the stores switched at once: a large cluster should
@@ -37,7 +36,11 @@ func switchAll(ctx context.Context, cfg Config, stores []Store, mode import_sstp
 func switchMode(ctx context.Context, cfg Config, addr string, mode import_sstpb.SwitchMode) error {
 	// One connection per call: Keep runs every few minutes, so pooling would
 	// only hold sockets open in between.
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := cfg.grpcCreds() // import/tikv/security.go
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(addr, creds)
 	if err != nil {
 		return err
 	}

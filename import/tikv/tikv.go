@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/pingcap/kvproto/pkg/import_sstpb"
+
+	"storm/internal/tlsfiles"
 )
 
 const (
@@ -50,8 +52,12 @@ type Config struct {
 	PauseTTL time.Duration
 	// Timeout bounds each request; 0 means DefaultTimeout.
 	Timeout time.Duration
-	// HTTPClient talks to PD's HTTP API; nil means a default client.
+	// HTTPClient talks to PD's HTTP API; nil means a default client (with
+	// TLS, HTTPS with TLS's files: HTTPTransport).
 	HTTPClient *http.Client
+	// TLS (tidb.tls) is used towards PD (its client and, as https://, its
+	// HTTP API) and the TiKV stores; unset, all of it is plain.
+	TLS tlsfiles.Files
 }
 
 // Store is a TiKV store switched to import mode.

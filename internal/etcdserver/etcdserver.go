@@ -4,6 +4,7 @@ package etcdserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 )
@@ -21,6 +23,22 @@ type Config struct {
 	ClientURL string // e.g. http://127.0.0.1:2379
 	PeerURL   string // e.g. http://127.0.0.1:2380
 	Name      string
+	// TLS serves https:// client and peer URLs with these files; nil
+	// serves plain http://.
+	TLS *TLS
+}
+
+// TLS is an embedded member's TLS: CertFile and KeyFile are its server
+// certificate (and its client one towards its own peer URL), CAFile the
+// CA that signs its clients' certificates. ClientCertAuth makes a client
+// certificate signed by CAFile mandatory.
+type TLS struct {
+	CertFile, KeyFile, CAFile string
+	ClientCertAuth            bool
+}
+
+func (t *TLS) info() transport.TLSInfo {
+	return transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile, ClientCertAuth: t.ClientCertAuth}
 }
 
 // Server is a running embedded etcd.
@@ -49,6 +67,15 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	cfg.ListenPeerUrls = []url.URL{*pu}
 	cfg.AdvertisePeerUrls = []url.URL{*pu}
 	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	if c.TLS != nil {
+		if cu.Scheme != "https" || pu.Scheme != "https" {
+			return nil, fmt.Errorf("embedded etcd: TLS needs https:// URLs, not %s and %s", c.ClientURL, c.PeerURL)
+		}
+		cfg.ClientTLSInfo = c.TLS.info()
+		cfg.PeerTLSInfo = c.TLS.info()
+	} else if cu.Scheme == "https" {
+		return nil, fmt.Errorf("embedded etcd: %s is https:// but no certificate is configured", c.ClientURL)
+	}
 	// Closing the server logs its listeners' shutdown as errors; real
 	// failures still arrive on Err().
 	cfg.LogLevel = "fatal"
@@ -76,8 +103,8 @@ func (s *Server) Close() { s.e.Close() }
 // Err reports a fatal server error.
 func (s *Server) Err() <-chan error { return s.e.Err() }
 
-// PeerURLFor derives a peer URL from a client URL: same host, port + 1. It
-// keeps one-host set-ups to a single configured address.
+// PeerURLFor derives a peer URL from a client URL: same scheme and host,
+// port + 1. It keeps one-host set-ups to a single configured address.
 func PeerURLFor(clientURL string) (string, error) {
 	u, err := url.Parse(clientURL)
 	if err != nil {
@@ -87,7 +114,11 @@ func PeerURLFor(clientURL string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("client url %q has no port", clientURL)
 	}
-	return "http://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port+1)), nil
+	scheme := "http"
+	if u.Scheme == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(u.Hostname(), strconv.Itoa(port+1)), nil
 }
 
 // FreePort returns a loopback port nobody listens on right now.
@@ -103,6 +134,17 @@ func FreePort() (int, error) {
 // StartT starts a member for a test and returns its client URL and a client.
 func StartT(t testing.TB) (*Server, *clientv3.Client) {
 	t.Helper()
+	return StartTLST(t, nil, nil)
+}
+
+// StartTLST is StartT serving https:// with serverTLS (nil: plain http://);
+// the returned client uses clientTLS.
+func StartTLST(t testing.TB, serverTLS *TLS, clientTLS *tls.Config) (*Server, *clientv3.Client) {
+	t.Helper()
+	scheme := "http"
+	if serverTLS != nil {
+		scheme = "https"
+	}
 	var s *Server
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -116,8 +158,9 @@ func StartT(t testing.TB) (*Server, *clientv3.Client) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		s, err = Start(ctx, Config{
 			Dir:       t.TempDir(),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cp),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", pp),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, cp),
+			PeerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, pp),
+			TLS:       serverTLS,
 		})
 		cancel()
 		if err == nil {
@@ -128,7 +171,7 @@ func StartT(t testing.TB) (*Server, *clientv3.Client) {
 		t.Fatalf("start embedded etcd: %v", err)
 	}
 	t.Cleanup(s.Close)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.ClientURL}, DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.ClientURL}, DialTimeout: 5 * time.Second, TLS: clientTLS})
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
 	}

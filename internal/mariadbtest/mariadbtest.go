@@ -29,16 +29,35 @@ type Server struct {
 	User     string
 	Password string
 	Dir      string
+	// With Options.TLS: users with every privilege and Password that the
+	// server accepts over TLS only (REQUIRE SSL), and with a client
+	// certificate signed by the CA only (REQUIRE X509).
+	SSLUser, X509User string
 
+	opts Options
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  *os.File
 }
 
+// Options of StartWith.
+type Options struct {
+	// TLS serves TLS with these PEM files (--ssl-ca, --ssl-cert, --ssl-key).
+	TLS *TLSFiles
+}
+
+// TLSFiles are a server's CA, certificate and key.
+type TLSFiles struct{ CA, Cert, Key string }
+
 // Start installs a fresh datadir under dir and starts mariadbd on a free
 // loopback port. The returned server's user has every privilege.
 func Start(ctx context.Context, dir string) (*Server, error) {
+	return StartWith(ctx, dir, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, dir string, opts Options) (*Server, error) {
 	if _, err := findBinary("mariadbd", "/usr/sbin/mariadbd"); err != nil {
 		return nil, err
 	}
@@ -56,7 +75,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mariadb-install-db into %s: %w\n%s", data, err, out)
 	}
-	s := &Server{Host: "127.0.0.1", User: "storm", Password: "storm-test-Pw1", Dir: dir}
+	s := &Server{Host: "127.0.0.1", User: "storm", Password: "storm-test-Pw1", Dir: dir, opts: opts}
 	for try := 0; ; try++ {
 		port, err := freePort()
 		if err != nil {
@@ -158,6 +177,9 @@ func (s *Server) start(ctx context.Context) error {
 		"--sql-mode=STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION",
 		"--log-error=" + filepath.Join(s.Dir, "error.log"),
 	}
+	if t := s.opts.TLS; t != nil {
+		args = append(args, "--ssl-ca="+t.CA, "--ssl-cert="+t.Cert, "--ssl-key="+t.Key)
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a test's SIGINT must not reach it first.
@@ -210,6 +232,22 @@ func (s *Server) errorLog() string {
 func (s *Server) addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
 func (s *Server) createUser(ctx context.Context) error {
+	if err := s.CreateUser(ctx, s.User, s.Password, ""); err != nil {
+		return err
+	}
+	if s.opts.TLS == nil {
+		return nil
+	}
+	s.SSLUser, s.X509User = "storm_ssl", "storm_x509"
+	if err := s.CreateUser(ctx, s.SSLUser, s.Password, "SSL"); err != nil {
+		return err
+	}
+	return s.CreateUser(ctx, s.X509User, s.Password, "X509")
+}
+
+// CreateUser creates user@127.0.0.1 with every privilege, identified by
+// password; require is "" or what follows REQUIRE ("SSL", "X509").
+func (s *Server) CreateUser(ctx context.Context, user, password, require string) error {
 	cfg := mysql.NewConfig()
 	cfg.User = "root"
 	cfg.Net = "unix"
@@ -219,12 +257,17 @@ func (s *Server) createUser(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
+	req := ""
+	if require != "" {
+		req = " REQUIRE " + require
+	}
 	for _, q := range []string{
-		fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'127.0.0.1' IDENTIFIED BY '%s'", s.User, s.Password),
-		fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1' WITH GRANT OPTION", s.User),
+		fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'127.0.0.1' IDENTIFIED BY '%s'%s", user, password, req),
+		fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO '%s'@'127.0.0.1' WITH GRANT OPTION", user),
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("mariadb on %s: %s: %w", s.addr(), q, err)
+			// The statement carries the password: name the user only.
+			return fmt.Errorf("mariadb on %s: create user %s: %w", s.addr(), user, err)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package tikvfake
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -55,6 +56,9 @@ type ClusterConfig struct {
 	// so that the PD address alone reaches both; otherwise the HTTP API has
 	// a port of its own (HTTP.URL()).
 	SharedPort bool
+	// TLS serves every port (PD's gRPC and HTTP, the stores) with this
+	// server config; nil: plain.
+	TLS *tls.Config
 }
 
 // StartCluster starts a cluster that runs until the test ends.
@@ -65,7 +69,7 @@ func StartCluster(t testing.TB, cc ClusterConfig) *Cluster {
 	for _, sp := range cc.Stores {
 		addr := DeadAddr(t)
 		if !sp.Down {
-			fs := StartStore(t)
+			fs := StartStoreTLS(t, cc.TLS)
 			c.Stores[sp.ID] = fs
 			addr = fs.Addr
 		}
@@ -77,10 +81,10 @@ func StartCluster(t testing.TB, cc ClusterConfig) *Cluster {
 	}
 	if cc.SharedPort {
 		c.HTTP = NewPDHTTP(cc.Schedulers, cc.Paused, conf)
-		c.PD = StartPD(t, metas, c.HTTP)
+		c.PD = StartPDTLS(t, metas, c.HTTP, cc.TLS)
 	} else {
-		c.PD = StartPD(t, metas, nil)
-		c.HTTP = StartPDHTTP(t, cc.Schedulers, cc.Paused, conf)
+		c.PD = StartPDTLS(t, metas, nil, cc.TLS)
+		c.HTTP = startPDHTTP(t, cc.Schedulers, cc.Paused, conf, cc.TLS)
 	}
 	return c
 }

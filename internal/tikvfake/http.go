@@ -1,6 +1,7 @@
 package tikvfake
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"maps"
@@ -58,8 +59,20 @@ func NewPDHTTP(schedulers []string, paused map[string]int, config map[string]any
 // StartPDHTTP serves a new API on its own loopback port until the test ends.
 func StartPDHTTP(t testing.TB, schedulers []string, paused map[string]int, config map[string]any) *PDHTTP {
 	t.Helper()
+	return startPDHTTP(t, schedulers, paused, config, nil)
+}
+
+// startPDHTTP serves over TLS with tc (https://) unless it is nil.
+func startPDHTTP(t testing.TB, schedulers []string, paused map[string]int, config map[string]any, tc *tls.Config) *PDHTTP {
+	t.Helper()
 	f := NewPDHTTP(schedulers, paused, config)
-	srv := httptest.NewServer(f)
+	srv := httptest.NewUnstartedServer(f)
+	if tc != nil {
+		srv.TLS = tc.Clone()
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	f.setURL(srv.URL)
 	return f

@@ -14,6 +14,7 @@ package tikvfake
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"maps"
 	"net"
@@ -57,9 +58,19 @@ type PD struct {
 // serves its gRPC and HTTP APIs on one client port; api.URL is set to it.
 func StartPD(t testing.TB, stores []*metapb.Store, api *PDHTTP) *PD {
 	t.Helper()
+	return StartPDTLS(t, stores, api, nil)
+}
+
+// StartPDTLS is StartPD serving TLS with tc (nil: plain), on gRPC and HTTP
+// alike; its URL is https://.
+func StartPDTLS(t testing.TB, stores []*metapb.Store, api *PDHTTP, tc *tls.Config) *PD {
+	t.Helper()
 	f := &PD{stores: stores, calls: map[string]int{}}
-	lis := Listen(t)
+	lis := listenTLS(t, tc)
 	f.URL = "http://" + lis.Addr().String()
+	if tc != nil {
+		f.URL = "https://" + lis.Addr().String()
+	}
 	srv := grpc.NewServer(
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			f.record(info.FullMethod)
@@ -173,6 +184,19 @@ func Listen(t testing.TB) net.Listener {
 		t.Fatal(err)
 	}
 	return lis
+}
+
+// listenTLS is Listen, with TLS when tc is not nil: connections arrive
+// decrypted, with "h2" (gRPC) or "http/1.1" negotiated.
+func listenTLS(t testing.TB, tc *tls.Config) net.Listener {
+	t.Helper()
+	lis := Listen(t)
+	if tc == nil {
+		return lis
+	}
+	tc = tc.Clone()
+	tc.NextProtos = []string{"h2", "http/1.1"}
+	return tls.NewListener(lis, tc)
 }
 
 // DeadAddr is a loopback address nothing listens on.

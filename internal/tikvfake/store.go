@@ -2,6 +2,7 @@ package tikvfake
 
 import (
 	"context"
+	"crypto/tls"
 	"slices"
 	"sync"
 	"testing"
@@ -33,7 +34,13 @@ type Switch struct {
 // the test ends or Stop.
 func StartStore(t testing.TB) *Store {
 	t.Helper()
-	lis := Listen(t)
+	return StartStoreTLS(t, nil)
+}
+
+// StartStoreTLS is StartStore serving TLS with tc (nil: plain).
+func StartStoreTLS(t testing.TB, tc *tls.Config) *Store {
+	t.Helper()
+	lis := listenTLS(t, tc)
 	s := &Store{Addr: lis.Addr().String(), srv: grpc.NewServer()}
 	import_sstpb.RegisterImportSSTServer(s.srv, s)
 	go s.srv.Serve(lis)
