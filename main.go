@@ -25,6 +25,8 @@ usage:
   storm status --config storm.toml [--json] [--watch [--interval 1s]]
   storm cancel --config storm.toml [--reason TEXT]      (= storm job cancel)
   storm job    list | show | cancel | retry | forget    (storm job help)
+  storm plan   --config storm.toml --dry-run [--node-id ID] [--json]
+                                         check sources and target, print the shard plan; writes nothing
 
 exit codes: 0 job succeeded, 1 job failed or cancelled, 2 usage or config
 error, 3 lost coordination (restartable).
@@ -50,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"status": runStatus,
 		"cancel": runCancel,
 		"job":    runJob,
+		"plan":   runPlan,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -117,6 +120,9 @@ func runNode(ctx context.Context, args []string, stdout io.Writer) error {
 	cfg.Embed = *embed
 	cfg.Console = node.NewConsole(os.Stderr)
 	cfg.Log = newLogger(s, cfg.Console)
+	for _, w := range s.securityWarnings() { // config_tls.go
+		cfg.Log.Warn(w)
+	}
 	cfg.Out = stdout
 	code, err := node.Run(ctx, cfg)
 	if err != nil {

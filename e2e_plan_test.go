@@ -1,0 +1,62 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"storm/internal/gendump"
+	"storm/node"
+)
+
+// storm plan --dry-run checks the sources and the target and prints the
+// shard plan, writing nothing; each failed check names what to fix.
+func TestE2EPlanDryRun(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 4_000, Format: "mixed", FilesPerTable: 2, Header: true})
+	cfg := e.config(map[string]string{"import.shard-size": "65536"})
+
+	p := e.start("plan", "plan", "--config", cfg, "--dry-run", "--json")
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Fatalf("plan exited %d:\n%s\n%s", code, p.stdout(), p.log())
+	}
+	var d node.DryRun
+	if err := json.Unmarshal([]byte(p.stdout()), &d); err != nil {
+		t.Fatalf("%v:\n%s", err, p.stdout())
+	}
+	if !d.OK() || len(d.Tables) != 4 || d.Shards < 8 || !d.LoadData {
+		t.Fatalf("dry run %+v", d)
+	}
+	// Nothing was written: no database in the target, no key in etcd.
+	var n int
+	if err := e.db().QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", e.gen.DB).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the dry run created the database (%d, %v)", n, err)
+	}
+	if e.count("spec") != 0 || e.barrier() != nil {
+		t.Fatal("the dry run wrote to etcd")
+	}
+
+	// A broken schema file and a table that is not empty are named, with
+	// what to fix; the exit code says the plan would fail.
+	schema := schemaFile(e.gen.Dir, "orders")
+	writeFile(t, schema, []byte("CREATE TABLE orders (id BIGINT PRIMARY KEY,, x INT);\n"))
+	mustExec(t, e.db(), "CREATE DATABASE `"+e.gen.DB+"`")
+	mustExec(t, e.db(), "CREATE TABLE `"+e.gen.DB+"`.customers (id BIGINT PRIMARY KEY)")
+	mustExec(t, e.db(), "INSERT INTO `"+e.gen.DB+"`.customers VALUES (1)")
+	p = e.start("plan2", "plan", "--config", cfg, "--dry-run")
+	if code := p.wait(t, time.Minute); code != 1 {
+		t.Fatalf("plan exited %d, want 1:\n%s", code, p.stdout())
+	}
+	out := p.stdout()
+	for _, want := range []string{"FAIL schema of " + e.gen.DB + ".orders: " + schema, "FAIL empty " + e.gen.DB + ".customers",
+		"fix: empty it, or set import.incremental", "shard plan:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.gen.Dir, "x")); err == nil {
+		t.Fatal("unexpected file")
+	}
+}

@@ -1,0 +1,300 @@
+package node
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"storm/import/sink"
+	"storm/import/source"
+	"storm/meta"
+)
+
+// Check is one finding of a dry run: what was checked, whether it holds,
+// and, when it does not, what to fix.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// PlannedTable is a table of the shard plan a dry run would write.
+type PlannedTable struct {
+	Source string `json:"source"`
+	DB     string `json:"db"`
+	Table  string `json:"table"`
+	Files  int    `json:"files"`
+	Shards int    `json:"shards"`
+	Bytes  int64  `json:"bytes"`
+	Exists bool   `json:"exists"` // in the target already
+}
+
+// DryRun is what `storm plan --dry-run` found.
+type DryRun struct {
+	Job      string         `json:"job"`
+	Checks   []Check        `json:"checks"`
+	Tables   []PlannedTable `json:"tables"`
+	Shards   int            `json:"shards"`
+	Bytes    int64          `json:"bytes"`
+	LoadData bool           `json:"load_data"`
+	Skipped  []string       `json:"skipped_sources,omitempty"` // node-local sources of other nodes
+}
+
+// OK says whether every check held.
+func (d *DryRun) OK() bool {
+	for _, c := range d.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *DryRun) check(name string, err error, detail, fix string) bool {
+	c := Check{Name: name, OK: err == nil, Detail: detail, Fix: fix}
+	if err != nil {
+		c.Detail = err.Error()
+	} else {
+		c.Fix = ""
+	}
+	d.Checks = append(d.Checks, c)
+	return err == nil
+}
+
+// PlanDryRun checks, before anything is written anywhere, what the plan
+// would need: the sources this node can read (files readable and matched
+// to tables, schema files accepted by the target's parser), the target
+// (reachable, privileges, LOAD DATA or the INSERT fallback, connections,
+// tables empty unless the job is incremental), and computes the shard
+// plan. It reads the sources and the target; it writes nothing.
+func PlanDryRun(ctx context.Context, cfg Config) (*DryRun, error) {
+	spec := cfg.Spec
+	d := &DryRun{Job: spec.Job}
+	sc, err := targetConfig(cfg, spec)
+	if err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, max(cfg.StartTimeout, 5*time.Second))
+	t, err := sink.Open(octx, sc)
+	cancel()
+	if err != nil {
+		t = nil
+	}
+	addr := fmt.Sprintf("%s:%d", spec.Target.Host, spec.Target.Port)
+	d.check("target reachable", err, addr, "check target.host, target.port, target.user and the password")
+	if t != nil {
+		defer t.Close()
+		d.LoadData = t.UsesLoadData()
+		mode := "LOAD DATA LOCAL INFILE"
+		if !d.LoadData {
+			mode = "multi-row INSERT (the server has local_infile off, or import.mode = insert): slower"
+		}
+		d.check("write path", nil, mode, "")
+		d.checkPrivileges(ctx, t.DB())
+		d.checkConnections(ctx, t.DB(), cfg.Workers)
+	}
+	for _, src := range spec.Source.Sources() {
+		if !src.Readable(cfg.NodeID) {
+			d.Skipped = append(d.Skipped, src.ID+" (on node "+src.Node+")")
+			continue
+		}
+		d.checkSource(ctx, cfg, src, t)
+	}
+	sort.Slice(d.Tables, func(i, j int) bool {
+		a, b := d.Tables[i], d.Tables[j]
+		return a.Source+a.DB+"."+a.Table < b.Source+b.DB+"."+b.Table
+	})
+	return d, nil
+}
+
+func (d *DryRun) checkPrivileges(ctx context.Context, db *sql.DB) {
+	rows, err := db.QueryContext(ctx, "SHOW GRANTS")
+	if err != nil {
+		d.check("privileges", err, "", "")
+		return
+	}
+	defer rows.Close()
+	var grants []string
+	for rows.Next() {
+		var g string
+		if rows.Scan(&g) == nil {
+			grants = append(grants, strings.ToUpper(g))
+		}
+	}
+	all := strings.Join(grants, "\n")
+	var missing []string
+	if !strings.Contains(all, "ALL PRIVILEGES ON *.*") {
+		for _, p := range []string{"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE"} {
+			if !strings.Contains(all, p) {
+				missing = append(missing, p)
+			}
+		}
+	}
+	var err2 error
+	if len(missing) > 0 {
+		err2 = fmt.Errorf("the target user lacks %s", strings.Join(missing, ", "))
+	}
+	d.check("privileges", err2, "SELECT, INSERT, UPDATE, DELETE, CREATE on the target databases and storm_meta",
+		"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON <db>.* and ON storm_meta.* TO the user")
+}
+
+func (d *DryRun) checkConnections(ctx context.Context, db *sql.DB, workers int) {
+	var maxConns, used int
+	var name string
+	err := db.QueryRowContext(ctx, "SELECT @@max_connections").Scan(&maxConns)
+	if err == nil {
+		err = db.QueryRowContext(ctx, "SHOW STATUS LIKE 'Threads_connected'").Scan(&name, &used)
+	}
+	need := workers + 2
+	if err == nil && maxConns-used < need {
+		err = fmt.Errorf("%d of max_connections %d in use: this node needs about %d", used, maxConns, need)
+	}
+	d.check("free connections", err, fmt.Sprintf("%d free; this node uses about %d (node.workers + 2)", maxConns-used, need),
+		"raise max_connections, or lower node.workers")
+}
+
+// checkSource discovers one source and checks each of its tables.
+func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir, t *sink.Target) {
+	name := fmt.Sprintf("source %s (%s)", src.ID, src.Dir)
+	layout, err := source.Discover(src.Dir)
+	if !d.check(name, err, fmt.Sprintf("%d table(s)", 0), "check source.dir / [[source.dirs]] and that this host can read it") {
+		return
+	}
+	d.Checks[len(d.Checks)-1].Detail = fmt.Sprintf("%d table(s), %d file(s) not used: %s", len(layout.Tables), len(layout.Skipped),
+		strings.Join(layout.Skipped, ", "))
+	for _, tb := range layout.Tables {
+		pt := PlannedTable{Source: src.ID, DB: tb.DB, Table: tb.Name, Files: len(tb.Files)}
+		ref := tb.DB + "." + tb.Name
+		if t != nil {
+			var one int
+			err := t.DB().QueryRowContext(ctx, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+				tb.DB, tb.Name).Scan(&one)
+			pt.Exists = err == nil
+			if pt.Exists && !cfg.Spec.Import.Incremental {
+				d.checkEmpty(ctx, t.DB(), ref)
+			}
+		}
+		if tb.SchemaFile == "" && !pt.Exists {
+			file := "(no data file)"
+			if len(tb.Files) > 0 {
+				file = tb.Files[0].Path
+			}
+			d.check("schema of "+ref, fmt.Errorf("%s: no schema file and no such table in the target", file), "",
+				fmt.Sprintf("add %s.%s-schema.sql to the dump, or create the table", tb.DB, tb.Name))
+		} else if tb.SchemaFile != "" && !pt.Exists {
+			d.checkSchema(ctx, t, tb)
+		}
+		for _, f := range tb.Files {
+			d.checkFile(f)
+			chunks, err := source.Split(f, cfg.Spec.Import.ShardSize, cfg.Spec.Source.CSV)
+			if err != nil {
+				d.check("split "+f.Path, err, "", "fix the file: its rows can't be read")
+				continue
+			}
+			pt.Shards += len(chunks)
+			pt.Bytes += f.Size
+		}
+		d.Tables = append(d.Tables, pt)
+		d.Shards += pt.Shards
+		d.Bytes += pt.Bytes
+	}
+}
+
+func (d *DryRun) checkEmpty(ctx context.Context, db *sql.DB, ref string) {
+	db1, tb, _ := strings.Cut(ref, ".")
+	var one int
+	err := db.QueryRowContext(ctx, "SELECT 1 FROM "+quoteIdent(db1)+"."+quoteIdent(tb)+" LIMIT 1").Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		err = nil
+	case err == nil:
+		err = fmt.Errorf("target table %s is not empty", ref)
+	}
+	d.check("empty "+ref, err, "", "empty it, or set import.incremental = true to add to it")
+}
+
+// checkSchema has the target's parser check a CREATE TABLE without running
+// it: PREPARE parses the statement and executes nothing.
+func (d *DryRun) checkSchema(ctx context.Context, t *sink.Target, tb source.Table) {
+	stmt, err := source.ReadSchema(tb.SchemaFile)
+	if err == nil && t != nil {
+		var conn *sql.Conn
+		if conn, err = t.DB().Conn(ctx); err == nil {
+			defer conn.Close()
+			// Dump schema files name the table unqualified, and its
+			// database may not exist yet: qualify the name for the parser.
+			_, err = conn.ExecContext(ctx, "PREPARE storm_dry_run FROM ?", qualifyCreate(stmt, tb.DB))
+			if err == nil {
+				_, _ = conn.ExecContext(ctx, "DEALLOCATE PREPARE storm_dry_run")
+			}
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: %w", tb.SchemaFile, err)
+	}
+	d.check("schema of "+tb.DB+"."+tb.Name, err, tb.SchemaFile, "fix the CREATE TABLE statement in the schema file")
+}
+
+var createTable = regexp.MustCompile("(?is)^(\\s*CREATE\\s+TABLE\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?)(`(?:[^`]|``)+`|\\w+)(\\s*\\.)?")
+
+// qualifyCreate puts db in front of the table name of a CREATE TABLE
+// statement that names none.
+func qualifyCreate(stmt, db string) string {
+	m := createTable.FindStringSubmatchIndex(stmt)
+	if m == nil || m[6] >= 0 {
+		return stmt
+	}
+	return stmt[:m[3]] + quoteIdent(db) + "." + stmt[m[3]:]
+}
+
+func (d *DryRun) checkFile(f source.DataFile) {
+	file, err := os.Open(f.Path)
+	if err == nil {
+		_, err = file.Read(make([]byte, 1))
+		if err == io.EOF {
+			err = nil
+		}
+		file.Close()
+	}
+	if err != nil {
+		d.check("readable "+f.Path, err, "", "check the file's permissions and the mount")
+	}
+}
+
+// Print writes the report for a person.
+func (d *DryRun) Print(w io.Writer) {
+	fmt.Fprintf(w, "plan of job %s (dry run: nothing written)\n", d.Job)
+	for _, c := range d.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "%s %s", mark, c.Name)
+		if c.Detail != "" {
+			fmt.Fprintf(w, ": %s", c.Detail)
+		}
+		fmt.Fprintln(w)
+		if !c.OK && c.Fix != "" {
+			fmt.Fprintf(w, "     fix: %s\n", c.Fix)
+		}
+	}
+	for _, s := range d.Skipped {
+		fmt.Fprintf(w, "not checked here: source %s\n", s)
+	}
+	fmt.Fprintf(w, "shard plan: %d shard(s), %s\n", d.Shards, HumanBytes(d.Bytes))
+	for _, t := range d.Tables {
+		exists := "to create"
+		if t.Exists {
+			exists = "exists"
+		}
+		fmt.Fprintf(w, "  %-10s %-40s %3d file(s) %5d shard(s) %10s  %s\n", t.Source, t.DB+"."+t.Table, t.Files, t.Shards, HumanBytes(t.Bytes), exists)
+	}
+}
