@@ -179,3 +179,129 @@ func TestE2ESourcesNonOverlapping(t *testing.T) {
 	}
 	e.checkUnion(gens)
 }
+
+// A node-local source's node is SIGKILLed mid-import: no other node touches
+// its shards (only it can read them); restarted, it resumes them from the
+// checkpoints, and the job ends with every row once.
+func TestE2ESourcesLocalNodeKilled(t *testing.T) {
+	e := newEnv(t, gendump.Options{Header: true})
+	hosts := []string{"db-host-1", "db-host-2"}
+	gens := shardedDumps(e, hosts, 40_000)
+	cfg := e.sourcesConfig(hosts, gens, map[string]string{"import.shard-size": "65536", "import.batch-size": "16384"})
+	h1, h2 := e.node(hosts[0], cfg), e.node(hosts[1], cfg)
+	e.waitFor("db-host-1 to hold shards after some of its own are done", time.Minute, func() bool {
+		return len(e.claimsOf(hosts[0])) > 0 && e.doneBy(hosts[0]) >= 2
+	})
+	h1.kill()
+	// db-host-2 finishes its own source and then must leave shard1's alone.
+	e.waitFor("shard2 done", time.Minute, func() bool { return e.doneOf("shard2") == e.shardsOf("shard2") })
+	time.Sleep(4 * time.Second) // > the 3 s lease: the killed node's claims are gone
+	if n := len(e.claimsOf(hosts[1])); n != 0 {
+		t.Fatalf("db-host-2 claimed %d shard(s) of a source only db-host-1 can read", n)
+	}
+	if e.doneOf("shard1") == e.shardsOf("shard1") || e.barrier() != nil {
+		t.Fatal("shard1 finished without its node")
+	}
+	h1 = e.node(hosts[0], cfg)
+	for _, p := range []*proc{h1, h2} {
+		if code := p.wait(t, 2*time.Minute); code != 0 {
+			t.Fatalf("%s exited %d", p.id, code)
+		}
+	}
+	if b := e.barrier(); b == nil || b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+	resp, err := e.etcd.Get(context.Background(), e.job.Dir(meta.KindDone), clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		var d meta.Done
+		k, _ := e.job.Parse(string(kv.Key))
+		if err := meta.Decode(string(kv.Key), kv.Value, &d); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(k.Name, "shard1.") && d.Node != hosts[0] {
+			t.Errorf("shard %s of db-host-1's source was done by %s", k.Name, d.Node)
+		}
+	}
+	e.checkUnion(gens)
+}
+
+// A spec naming a node that never comes: status says so, there is no
+// barrier, and TiKV import mode is not held while nothing is in work; a
+// cancel ends the job and finalize restores the cluster.
+func TestE2ESourcesNodeNeverComes(t *testing.T) {
+	c := tidbCluster(t)
+	e := newEnv(t, gendump.Options{Header: true})
+	hosts := []string{"db-host-1", "db-host-2"}
+	gens := shardedDumps(e, hosts, 4_000)
+	cfg := e.sourcesConfig(hosts, gens, map[string]string{
+		"tidb.pd-addrs":  tomlStrings([]string{c.PD.URL}),
+		"tidb.pause-ttl": "3", // a keep every second while work goes on
+	})
+	n1 := e.node(hosts[0], cfg) // db-host-2 never comes
+	e.waitFor("shard1 done", time.Minute, func() bool {
+		return e.shardsOf("shard1") > 0 && e.doneOf("shard1") == e.shardsOf("shard1")
+	})
+	// Idle: the keeper stands down, so the stores hear nothing more.
+	time.Sleep(time.Second)
+	before := len(c.Modes()[1])
+	time.Sleep(3 * time.Second)
+	if after := len(c.Modes()[1]); after != before {
+		t.Errorf("store 1 got %d switch(es) to import mode while no shard was in work", after-before)
+	}
+	if e.barrier() != nil {
+		t.Fatal("a barrier without db-host-2's source")
+	}
+	st := e.start("status", "status", "--config", cfg)
+	if code := st.wait(t, 30*time.Second); code != 0 || !strings.Contains(st.stdout(), "source shard2 waits for node db-host-2, not running") {
+		t.Errorf("status (exit %d):\n%s", code, st.stdout())
+	}
+	cancel := e.start("cancel", "cancel", "--config", cfg, "--reason", "db-host-2 is gone")
+	if code := cancel.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("cancel exited %d", code)
+	}
+	if code := n1.wait(t, time.Minute); code != 1 {
+		t.Fatalf("n1 exited %d, want 1", code)
+	}
+	b := e.barrier()
+	if b == nil || b.Status != meta.StatusCancelled || !strings.Contains(b.TiKV, "restored") {
+		t.Fatalf("barrier %+v", b)
+	}
+	for _, id := range []uint64{1, 2, 3} { // the TiKV stores; 4 is a tombstone, 5 TiFlash
+		modes := c.Modes()[id]
+		if len(modes) == 0 || modes[len(modes)-1] != modeNormal {
+			t.Errorf("store %d ended in %v", id, modes)
+		}
+	}
+}
+
+// doneBy counts the shards a node finished.
+func (e *env) doneBy(node string) int {
+	resp, err := e.etcd.Get(context.Background(), e.job.Dir(meta.KindDone), clientv3.WithPrefix())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, kv := range resp.Kvs {
+		var d meta.Done
+		if meta.Decode(string(kv.Key), kv.Value, &d) == nil && d.Node == node {
+			n++
+		}
+	}
+	return n
+}
+
+// shardsOf and doneOf count a source's shards and those done (shard ids
+// start with the source's id).
+func (e *env) shardsOf(src string) int { return e.countPrefix(e.job.Dir(meta.KindShards) + src + ".") }
+func (e *env) doneOf(src string) int   { return e.countPrefix(e.job.Dir(meta.KindDone) + src + ".") }
+
+func (e *env) countPrefix(prefix string) int {
+	resp, err := e.etcd.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return int(resp.Count)
+}
