@@ -75,6 +75,9 @@ func TestE2EOpsRetryBadRow(t *testing.T) {
 		t.Fatalf("barrier %+v", b)
 	}
 	doneBefore := e.count(meta.KindDone)
+	// The failed shard, and any the node had not started when the failure
+	// stopped new work (how many depends on timing).
+	left := e.count(meta.KindShards) - doneBefore
 
 	// job list and show see the failed job.
 	code, out := e.run("list", "job", "list", "--config", cfg)
@@ -109,8 +112,8 @@ func TestE2EOpsRetryBadRow(t *testing.T) {
 			t.Errorf("phase marker %s still there after retry (%v)", p, err)
 		}
 	}
-	if st := e.statusJSON(cfg); st.State != node.StateIdle || st.Pending != 1 || st.Done != doneBefore {
-		t.Errorf("status after retry: state %s, %d pending, %d done; want idle, 1, %d", st.State, st.Pending, st.Done, doneBefore)
+	if st := e.statusJSON(cfg); st.State != node.StateIdle || st.Pending != left || st.Done != doneBefore {
+		t.Errorf("status after retry: state %s, %d pending, %d done; want idle, %d, %d", st.State, st.Pending, st.Done, left, doneBefore)
 	}
 
 	n2 := e.node("n2", cfg)
@@ -121,8 +124,8 @@ func TestE2EOpsRetryBadRow(t *testing.T) {
 	if b == nil || b.Status != meta.StatusSucceeded {
 		t.Fatalf("barrier after retry %+v", b)
 	}
-	if strings.Count(n2.log(), "shard done") != 1 {
-		t.Errorf("n2 imported %d shards, want only the one that failed", strings.Count(n2.log(), "shard done"))
+	if got := strings.Count(n2.log(), "shard done"); got != left {
+		t.Errorf("n2 imported %d shards, want only the %d the failed run left (done shards stay done)", got, left)
 	}
 	e.checkTarget()
 

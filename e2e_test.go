@@ -179,7 +179,7 @@ func TestE2ETargetNotEmpty(t *testing.T) {
 // node stays until its peer has seen the barrier.
 func TestE2EEmbeddedEtcd(t *testing.T) {
 	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "mixed", Header: false})
-	cp, err := etcdserver.FreePort()
+	cp, err := etcdserver.FreeClientPort()
 	if err != nil {
 		t.Fatal(err)
 	}

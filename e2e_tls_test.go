@@ -117,7 +117,7 @@ func TestE2ETLSEtcd(t *testing.T) {
 // second node joins over TLS; a node without a client certificate can't.
 func TestE2ETLSEmbeddedEtcd(t *testing.T) {
 	certs := testcerts.New(t)
-	cp, err := etcdserver.FreePort()
+	cp, err := etcdserver.FreeClientPort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,14 @@ func TestE2ETLSEmbeddedEtcd(t *testing.T) {
 	n1 := e.node("n1", cfg, "--embed-etcd")
 	// On a loaded machine the member can take seconds to start: n2 joins
 	// once it serves.
-	e.waitFor("the embedded etcd", 60*time.Second, func() bool { return strings.Contains(n1.log(), "embedded etcd serving") })
+	e.waitFor("the embedded etcd", 60*time.Second, func() bool {
+		select {
+		case <-n1.done:
+			t.Fatalf("n1 exited %d before serving etcd:\n%s", n1.code, tail(n1.log(), 10))
+		default:
+		}
+		return strings.Contains(n1.log(), "embedded etcd serving")
+	})
 	n2 := e.node("n2", cfg)
 	bad := e.start("no-cert", "node", "--config", e.config(merge(tlsKeys("etcd.tls", certs.CA, "", ""),
 		map[string]string{"node.start-timeout": `"5s"`})), "--node-id", "no-cert")

@@ -131,6 +131,23 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// FreeClientPort returns a free port whose next port is free too: an
+// embedded member serves its peers on client port + 1 (PeerURLFor).
+func FreeClientPort() (int, error) {
+	for try := 0; try < 50; try++ {
+		p, err := FreePort()
+		if err != nil {
+			return 0, err
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		if err == nil {
+			l.Close()
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free pair of ports found")
+}
+
 // StartT starts a member for a test and returns its client URL and a client.
 func StartT(t testing.TB) (*Server, *clientv3.Client) {
 	t.Helper()

@@ -6,12 +6,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"storm/internal/etcdserver"
 	"storm/internal/mariadbtest"
 )
 
@@ -29,11 +29,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "devdb:", err)
 		os.Exit(1)
 	}
-	// A spare free port, for scripts that need one more (the demo's etcd).
-	spare := 0
-	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
-		spare = l.Addr().(*net.TCPAddr).Port
-		l.Close()
+	// A spare free port whose next port is free too, for scripts that need
+	// one more: the demo's embedded etcd serves its peers on port + 1.
+	spare, err := etcdserver.FreeClientPort()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devdb:", err)
 	}
 	fmt.Printf("host=%s\nuser=%s\npassword=%s\nfree_port=%d\nport=%d\n", srv.Host, srv.User, srv.Password, spare, srv.Port)
 	sig := make(chan os.Signal, 1)
