@@ -41,6 +41,8 @@ type settings struct {
 			Node string `mapstructure:"node"`
 		} `mapstructure:"dirs"`
 		CSV source.CSVConfig `mapstructure:"csv"`
+		// Files are [[source.files]] routing rules (source.Route).
+		Files []source.Route `mapstructure:"files"`
 	} `mapstructure:"source"`
 	Target struct {
 		Host     string `mapstructure:"host"`
@@ -234,6 +236,9 @@ func (s *settings) validate() error {
 	if len(seen) == 0 {
 		bad = append(bad, "no source: set source.dir or [[source.dirs]]")
 	}
+	if err := source.CheckRoutes(s.Source.Files); err != nil {
+		bad = append(bad, err.Error())
+	}
 	if s.TiDB.PauseTTL < 0 {
 		bad = append(bad, "tidb.pause-ttl must not be negative")
 	}
@@ -248,7 +253,7 @@ func (s *settings) validate() error {
 func (s *settings) spec() meta.Spec {
 	return meta.Spec{
 		Job:    s.Job.ID,
-		Source: meta.SourceSpec{Dir: s.Source.Dir, Dirs: s.sourceDirs(), CSV: s.Source.CSV},
+		Source: meta.SourceSpec{Dir: s.Source.Dir, Dirs: s.sourceDirs(), CSV: s.Source.CSV, Routes: s.Source.Files},
 		Target: meta.TargetSpec{Host: s.Target.Host, Port: s.Target.Port, User: s.Target.User, TimeZone: s.Target.TimeZone},
 		Import: meta.ImportSpec{ShardSize: s.Import.ShardSize, BatchSize: s.Import.BatchSize,
 			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors},

@@ -49,6 +49,10 @@ type SourceSpec struct {
 	Dir  string           `json:"dir,omitempty"` // one shared source, id "main": shorthand for Dirs
 	Dirs []SourceDir      `json:"dirs,omitempty"`
 	CSV  source.CSVConfig `json:"csv"`
+	// Routes are the [[source.files]] rules: which file holds what, for
+	// dumps that do not follow the mydumper naming. They apply to every
+	// source, in order, before the mydumper naming.
+	Routes []source.Route `json:"files,omitempty"`
 }
 
 // SourceDir is one dump directory of the job. Node set: only that node can

@@ -164,7 +164,7 @@ func (d *DryRun) checkConnections(ctx context.Context, db *sql.DB, workers int) 
 // checkSource discovers one source and checks each of its tables.
 func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir, t *sink.Target) {
 	name := fmt.Sprintf("source %s (%s)", src.ID, src.Dir)
-	layout, err := source.Discover(src.Dir)
+	layout, err := source.DiscoverWith(src.Dir, cfg.Spec.Source.Routes)
 	if !d.check(name, err, fmt.Sprintf("%d table(s)", 0), "check source.dir / [[source.dirs]] and that this host can read it") {
 		return
 	}
@@ -224,7 +224,7 @@ func (d *DryRun) checkEmpty(ctx context.Context, db *sql.DB, ref string) {
 // checkSchema has the target's parser check a CREATE TABLE without running
 // it: PREPARE parses the statement and executes nothing.
 func (d *DryRun) checkSchema(ctx context.Context, t *sink.Target, tb source.Table) {
-	stmt, err := source.ReadSchema(tb.SchemaFile)
+	stmt, err := source.ReadSchemaNamed(tb.SchemaFile, tb.Name)
 	if err == nil && t != nil {
 		var conn *sql.Conn
 		if conn, err = t.DB().Conn(ctx); err == nil {

@@ -39,7 +39,7 @@ func (n *Node) plan(ctx context.Context, l *election.Leader) (any, error) {
 // exists.
 func (n *Node) planSource(src meta.SourceDir) election.Func {
 	return func(ctx context.Context, l *election.Leader) (any, error) {
-		layout, err := source.Discover(src.Dir)
+		layout, err := source.DiscoverWith(src.Dir, n.spec.Source.Routes)
 		if err != nil {
 			return nil, election.Fail(fmt.Errorf("source %s (%s): %w", src.ID, src.Dir, err))
 		}
@@ -102,7 +102,7 @@ func (n *Node) createDatabase(ctx context.Context, db *sql.DB, d source.Database
 	}
 	stmt := "CREATE DATABASE IF NOT EXISTS " + quoteIdent(d.Name)
 	if d.SchemaFile != "" {
-		if stmt, err = source.ReadSchema(d.SchemaFile); err != nil {
+		if stmt, err = source.ReadSchemaNamed(d.SchemaFile, d.Name); err != nil {
 			return election.Fail(err)
 		}
 	}
@@ -139,7 +139,7 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 			}
 			return pt, election.Fail(fmt.Errorf("%s: table %s has no schema file (%s.%s-schema.sql) and does not exist in the target", file, name, t.DB, t.Name))
 		}
-		stmt, err := source.ReadSchema(t.SchemaFile)
+		stmt, err := source.ReadSchemaNamed(t.SchemaFile, t.Name)
 		if err != nil {
 			return pt, election.Fail(err)
 		}

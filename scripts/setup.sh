@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what storm's tests and demo need from Debian's packages, when it is
 # missing: MariaDB (the target the tests start privately) and etcd (its
-# binaries, for multi-member tests, and etcdctl for reading progress), and
+# binaries, for multi-member tests, and etcdctl for reading progress),
+# mydumper and mariadb-dump (tests import dumps they write), and
 # systemd-analyze, which checks the unit in scripts/systemd.
 set -euo pipefail
 
@@ -11,6 +12,10 @@ command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+# Dumps written by real tools (e2e_realdumps_test.go): mydumper, and
+# mariadb-dump, which comes with mariadb-client.
+command -v mydumper >/dev/null 2>&1 || need+=(mydumper)
+command -v mariadb-dump >/dev/null 2>&1 || need+=(mariadb-client)
 # systemd-analyze checks scripts/systemd/storm@.service (systemd_test.go);
 # the package installs without a running systemd.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)

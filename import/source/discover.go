@@ -2,6 +2,7 @@ package source
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -54,14 +55,39 @@ var ignoredSchemas = []string{"-schema-triggers.sql", "-schema-post.sql", "-sche
 // mydumper and Dumpling write next to <db>.<view>-schema-view.sql: creating
 // it would leave a table where the source had a view. The result is sorted.
 func Discover(dir string) (*Layout, error) {
-	entries, err := os.ReadDir(dir)
+	return DiscoverWith(dir, nil)
+}
+
+// DiscoverWith is Discover with [[source.files]] routing rules. With rules,
+// the whole tree under dir is listed (symlinked directories are not
+// followed), and each file's path relative to dir, "/"-separated, goes
+// through the rules in order: the first rule that matches says what the
+// file is, and "ignore" skips it. A file no rule matches is named by the
+// mydumper convention if it is in dir itself, and skipped if it is in a
+// subdirectory. Skipped lists paths relative to dir.
+//
+// When several files are routed to one schema, the first in path order is
+// used and the others are listed in Skipped.
+//
+// An SQL data file routed by a rule whose name is not a mydumper data file
+// name (all.sql, export/part1.sql) is read through once, to check that all
+// its INSERT statements are into the same table: a dump of several tables
+// in one file (mysqldump, mariadb-dump) cannot be routed to one table, since
+// the SQL reader loads every INSERT of a file into the table the file is
+// routed to.
+func DiscoverWith(dir string, routes []Route) (*Layout, error) {
+	rules, err := compileRoutes(routes)
 	if err != nil {
-		return nil, fmt.Errorf("read dump directory %s: %w", dir, err)
+		return nil, err
+	}
+	entries, err := listDump(dir, len(rules) > 0)
+	if err != nil {
+		return nil, err
 	}
 	l := &Layout{Dir: dir}
 	dbs := map[string]*Database{}
 	tables := map[[2]string]*Table{}
-	views := map[[2]string]bool{}
+	views := map[string]bool{} // schemaPrefix of each <db>.<view>-schema-view.sql
 	db := func(name string) *Database {
 		if dbs[name] == nil {
 			dbs[name] = &Database{Name: name}
@@ -76,47 +102,84 @@ func Discover(dir string) (*Layout, error) {
 		}
 		return tables[k]
 	}
+	setSchema := func(dst *string, e dumpEntry) {
+		if *dst == "" {
+			*dst = e.path
+		} else {
+			l.Skipped = append(l.Skipped, e.rel)
+		}
+	}
+	addData := func(t *Table, e dumpEntry, format Format, comp Compression) error {
+		info, err := os.Stat(e.path)
+		if err != nil {
+			return fmt.Errorf("discover %s: %w", e.path, err)
+		}
+		t.Files = append(t.Files, DataFile{Path: e.path, Size: info.Size(), Format: format, Compression: comp})
+		return nil
+	}
+	var check []oneTableCheck // rule-routed SQL files to read through
 	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() {
-			if e.Type()&os.ModeSymlink == 0 {
-				l.Skipped = append(l.Skipped, name)
+		if !e.regular {
+			l.Skipped = append(l.Skipped, e.rel)
+			continue
+		}
+		name := filepath.Base(e.path)
+		if p, ok := viewPrefix(e.path); ok {
+			views[p] = true
+		}
+		if len(rules) > 0 {
+			r, err := route(rules, e.rel)
+			if err != nil {
+				return nil, err
+			}
+			if r.rule != nil {
+				switch r.kind {
+				case RouteIgnore:
+					l.Skipped = append(l.Skipped, e.rel)
+				case RouteSchema:
+					setSchema(&db(r.db).SchemaFile, e)
+				case RouteTableSchema:
+					setSchema(&table(r.db, r.table).SchemaFile, e)
+				default:
+					if err := addData(table(r.db, r.table), e, r.format, r.comp); err != nil {
+						return nil, err
+					}
+					if f, ok := classify(name); r.format == FormatSQL && (!ok || f.kind != kindData) {
+						check = append(check, oneTableCheck{path: e.path, comp: r.comp, db: r.db, table: r.table, rule: r.rule.n})
+					}
+				}
 				continue
 			}
-			// A symlink counts when it leads to a regular file.
-			if st, err := os.Stat(filepath.Join(dir, name)); err != nil || !st.Mode().IsRegular() {
-				l.Skipped = append(l.Skipped, name)
+			if strings.Contains(e.rel, "/") {
+				l.Skipped = append(l.Skipped, e.rel)
 				continue
 			}
 		}
-		path := filepath.Join(dir, name)
 		f, ok := classify(name)
 		switch {
 		case !ok:
-			if f.kind == kindView {
-				views[[2]string{f.db, f.table}] = true
-			}
-			l.Skipped = append(l.Skipped, name)
+			l.Skipped = append(l.Skipped, e.rel)
 		case f.kind == kindDBSchema:
-			db(f.db).SchemaFile = path
+			setSchema(&db(f.db).SchemaFile, e)
 		case f.kind == kindTableSchema:
-			table(f.db, f.table).SchemaFile = path
+			setSchema(&table(f.db, f.table).SchemaFile, e)
 		default:
-			info, err := os.Stat(path)
-			if err != nil {
-				return nil, fmt.Errorf("discover %s: %w", path, err)
+			if err := addData(table(f.db, f.table), e, f.format, f.comp); err != nil {
+				return nil, err
 			}
-			t := table(f.db, f.table)
-			t.Files = append(t.Files, DataFile{Path: path, Size: info.Size(), Format: f.format, Compression: f.comp})
 		}
+	}
+	if err := checkOneTable(check); err != nil {
+		return nil, err
 	}
 	for _, d := range dbs {
 		l.Databases = append(l.Databases, *d)
 	}
 	sort.Slice(l.Databases, func(i, j int) bool { return l.Databases[i].Name < l.Databases[j].Name })
-	for k, t := range tables {
-		if views[k] && len(t.Files) == 0 && t.SchemaFile != "" {
-			l.Skipped = append(l.Skipped, filepath.Base(t.SchemaFile))
+	for _, t := range tables {
+		if p, ok := schemaPrefix(t.SchemaFile); ok && len(t.Files) == 0 && views[p] {
+			rel, _ := filepath.Rel(dir, t.SchemaFile)
+			l.Skipped = append(l.Skipped, filepath.ToSlash(rel))
 			continue
 		}
 		sort.Slice(t.Files, func(i, j int) bool { return t.Files[i].Path < t.Files[j].Path })
@@ -131,6 +194,78 @@ func Discover(dir string) (*Layout, error) {
 	})
 	sort.Strings(l.Skipped)
 	return l, nil
+}
+
+// dumpEntry is one entry of a dump directory.
+type dumpEntry struct {
+	path    string // dir joined with rel
+	rel     string // relative to the dump directory, "/"-separated
+	regular bool   // a regular file, or a symlink to one
+}
+
+// listDump lists the entries of dir; with tree, those of its subdirectories
+// too, in place of the directories themselves.
+func listDump(dir string, tree bool) ([]dumpEntry, error) {
+	isRegular := func(path string, t os.FileMode) bool {
+		if t.IsRegular() {
+			return true
+		}
+		if t&os.ModeSymlink == 0 {
+			return false
+		}
+		// A symlink counts when it leads to a regular file.
+		st, err := os.Stat(path)
+		return err == nil && st.Mode().IsRegular()
+	}
+	if !tree {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("read dump directory %s: %w", dir, err)
+		}
+		out := make([]dumpEntry, 0, len(entries))
+		for _, e := range entries {
+			path := filepath.Join(dir, e.Name())
+			out = append(out, dumpEntry{path: path, rel: e.Name(), regular: isRegular(path, e.Type())})
+		}
+		return out, nil
+	}
+	var out []dumpEntry
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("read dump directory %s: %w", path, err)
+		}
+		if path == dir {
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		out = append(out, dumpEntry{path: path, rel: filepath.ToSlash(rel), regular: isRegular(path, d.Type())})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// viewPrefix returns the schemaPrefix of the table placeholder that goes
+// with a view's schema file (<db>.<view>-schema-view.sql), in any directory.
+func viewPrefix(path string) (string, bool) {
+	base, _ := trimCompression(path)
+	return cutSuffixFold(base, "-schema-view.sql")
+}
+
+// schemaPrefix is a table schema file's path without "-schema.sql" and its
+// compression: the key that pairs it with its view's file.
+func schemaPrefix(path string) (string, bool) {
+	base, _ := trimCompression(path)
+	b, ok := cutSuffixFold(base, "-schema.sql")
+	return b, ok && path != ""
 }
 
 type fileKind int
