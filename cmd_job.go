@@ -51,6 +51,16 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	return verb(ctx, args[1:], stdout)
 }
 
+// openJob parses a job subcommand's flags and job id and connects to etcd.
+func openJob(ctx context.Context, fs *pflag.FlagSet, args []string) (*settings, *clientv3.Client, meta.Job, error) {
+	s, err := parseJobArgs(fs, args, true)
+	if err != nil {
+		return nil, nil, meta.Job{}, err
+	}
+	cli, job, err := connect(ctx, s)
+	return s, cli, job, err
+}
+
 // parseJobArgs parses flags and an optional positional job id (it wins over
 // the config's job.id); needJob=false lets the config go without one.
 func parseJobArgs(fs *pflag.FlagSet, args []string, needJob bool) (*settings, error) {
@@ -169,11 +179,7 @@ func runJobShow(ctx context.Context, args []string, stdout io.Writer) error {
 func runCancel(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := commonFlags("cancel")
 	reason := fs.String("reason", "", "why, recorded in the barrier")
-	s, err := parseJobArgs(fs, args, true)
-	if err != nil {
-		return err
-	}
-	cli, job, err := connect(ctx, s)
+	_, cli, job, err := openJob(ctx, fs, args)
 	if err != nil {
 		return err
 	}
@@ -202,11 +208,7 @@ func runCancel(ctx context.Context, args []string, stdout io.Writer) error {
 
 func runJobRetry(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := commonFlags("job retry")
-	s, err := parseJobArgs(fs, args, true)
-	if err != nil {
-		return err
-	}
-	cli, job, err := connect(ctx, s)
+	_, cli, job, err := openJob(ctx, fs, args)
 	if err != nil {
 		return err
 	}
@@ -236,11 +238,7 @@ func runJobForget(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := commonFlags("job forget")
 	yes := fs.Bool("yes", false, "really delete the job's keys")
 	force := fs.Bool("force", false, "forget a job that has no barrier (abandoned: no node will finish it)")
-	s, err := parseJobArgs(fs, args, true)
-	if err != nil {
-		return err
-	}
-	cli, job, err := connect(ctx, s)
+	_, cli, job, err := openJob(ctx, fs, args)
 	if err != nil {
 		return err
 	}

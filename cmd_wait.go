@@ -27,11 +27,7 @@ func runWait(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := commonFlags("wait")
 	timeout := fs.Duration("timeout", 0, "give up after this long (exit 3); 0 waits forever")
 	asJSON := fs.Bool("json", false, "print the barrier as JSON")
-	s, err := parseJobArgs(fs, args, true)
-	if err != nil {
-		return err
-	}
-	cli, job, err := connect(ctx, s)
+	_, cli, job, err := openJob(ctx, fs, args)
 	if err != nil {
 		return err
 	}
