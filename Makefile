@@ -3,7 +3,7 @@ BIN     ?= bin/storm
 # Coordination code runs under the race detector.
 RACE_PKGS = ./meta/... ./election/... ./node/...
 
-.PHONY: all build test vet fmt-check demo bench fuzz clean setup
+.PHONY: all build test vet fmt-check demo bench sim fuzz clean setup
 
 all: build
 
@@ -31,8 +31,17 @@ test: setup vet fmt-check
 demo: setup build
 	scripts/demo.sh
 
+# storm against myloader and LOAD DATA on a private MariaDB (ROWS, THREADS,
+# RUNS, ...: see scripts/bench/run.sh), then `make sim`. Figures: README.md,
+# "Performance".
 bench: setup build
 	scripts/bench/run.sh
+
+# The coordination simulation (node/sim_test.go): 100 virtual nodes and
+# 100,000 shards against one embedded etcd, then 20 x 20,000
+# (STORM_SIM_SIZES); a sink that only sleeps.
+sim:
+	STORM_SIM=1 $(GO) test -count=1 -run '^TestSimulation$$' -v -timeout 60m ./node/
 
 fuzz:
 	$(GO) test ./import/source/ -run '^$$' -fuzz FuzzCSV -fuzztime 30s

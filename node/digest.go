@@ -56,6 +56,12 @@ func (n *Node) newDigester(ctx context.Context, db, table string, srcCols []stri
 	if err != nil {
 		return nil, err
 	}
+	return newRowDigester(tcols, srcCols), nil
+}
+
+// newRowDigester maps the source's columns (nil: positional) onto the
+// table's columns tcols.
+func newRowDigester(tcols []checksum.Column, srcCols []string) *rowDigester {
 	d := &rowDigester{raw: xxhash.New()}
 	var cols []checksum.Column
 	for i, c := range tcols {
@@ -78,7 +84,7 @@ func (n *Node) newDigester(ctx context.Context, db, table string, srcCols []stri
 	}
 	d.hasher = checksum.NewRowHasher(cols)
 	d.fields = make([]checksum.Field, len(cols))
-	return d, nil
+	return d
 }
 
 // hash is the row's canonical hash. A value that can't be normalised for

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
+	"sort"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -50,6 +52,7 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 			}
 		}
 		sum := meta.PlanSummary{Source: src.ID, Dir: src.Dir, Skipped: layout.Skipped, LoadData: n.target.UsesLoadData()}
+		split := splitFiles(layout.Tables, n.spec.Import.ShardSize, n.spec.Source.CSV)
 		var shards []meta.Shard
 		for _, t := range layout.Tables {
 			pt, err := n.prepareTable(ctx, l, db, t)
@@ -57,7 +60,7 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 				return nil, err
 			}
 			for _, f := range t.Files {
-				chunks, err := source.Split(f, n.spec.Import.ShardSize, n.spec.Source.CSV)
+				chunks, err := split(f.Path)
 				if err != nil {
 					return nil, election.Fail(fmt.Errorf("split %s: %w", f.Path, err))
 				}
@@ -77,18 +80,69 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 			sum.Bytes += pt.Bytes
 		}
 		sum.Shards = len(shards)
-		for i := 0; i < len(shards); i += maxTxnOps {
-			var ops []clientv3.Op
-			for _, s := range shards[i:min(i+maxTxnOps, len(shards))] {
-				ops = append(ops, clientv3.OpPut(n.job.Shard(s.ID), meta.Encode(s)))
-			}
-			if err := l.Commit(ctx, ops...); err != nil {
-				return nil, fmt.Errorf("write shards of source %s: %w", src.ID, err)
-			}
+		if err := writeShards(ctx, l, n.job, shards); err != nil {
+			return nil, fmt.Errorf("write shards of source %s: %w", src.ID, err)
 		}
 		n.log.Info("planned", "source", src.ID, "tables", len(sum.Tables), "shards", sum.Shards, "bytes", sum.Bytes, "load_data", sum.LoadData)
 		return sum, nil
 	}
+}
+
+// splitFiles starts splitting every data file of the tables, as many at
+// once as there are CPUs, and returns how to wait for one file's chunks.
+// Splitting a CSV file that may quote line breaks reads it whole, so the
+// plan of a dump takes about as long as reading its biggest files rather
+// than all of them one after the other.
+func splitFiles(tables []source.Table, shardSize int64, csv source.CSVConfig) func(path string) ([]source.Chunk, error) {
+	type split struct {
+		chunks []source.Chunk
+		err    error
+		done   chan struct{}
+	}
+	var files []source.DataFile
+	splits := map[string]*split{}
+	for _, t := range tables {
+		for _, f := range t.Files {
+			if splits[f.Path] == nil {
+				splits[f.Path] = &split{done: make(chan struct{})}
+				files = append(files, f)
+			}
+		}
+	}
+	// The biggest first, so that they do not end up last.
+	sort.SliceStable(files, func(i, j int) bool { return files[i].Size > files[j].Size })
+	go func() {
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for _, f := range files {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				sp := splits[f.Path]
+				sp.chunks, sp.err = source.Split(f, shardSize, csv)
+				close(sp.done)
+			}()
+		}
+	}()
+	return func(path string) ([]source.Chunk, error) {
+		sp := splits[path]
+		<-sp.done
+		return sp.chunks, sp.err
+	}
+}
+
+// writeShards puts the shard definitions in leader-fenced Txns of
+// maxTxnOps puts each.
+func writeShards(ctx context.Context, l *election.Leader, job meta.Job, shards []meta.Shard) error {
+	for i := 0; i < len(shards); i += maxTxnOps {
+		var ops []clientv3.Op
+		for _, s := range shards[i:min(i+maxTxnOps, len(shards))] {
+			ops = append(ops, clientv3.OpPut(job.Shard(s.ID), meta.Encode(s)))
+		}
+		if err := l.Commit(ctx, ops...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (n *Node) createDatabase(ctx context.Context, db *sql.DB, d source.Database) error {

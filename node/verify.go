@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"storm/election"
@@ -30,64 +31,82 @@ type jobState struct {
 	cancel  *meta.CancelRequest
 }
 
+// readState reads, at one revision and in pages, the keys of the job that
+// verify and finalize look at: not the shard definitions, claims, progress
+// and node records, which in a job of 100,000 shards are most of its bytes.
 func (n *Node) readState(ctx context.Context) (*jobState, error) {
-	resp, err := n.cli.Get(ctx, n.job.Root(), clientv3.WithPrefix())
+	st := &jobState{done: map[string]meta.Done{}}
+	var sources []meta.PhaseMarker
+	handle := func(kvs []*mvccpb.KeyValue) error {
+		for _, kv := range kvs {
+			if err := st.add(n.job, kv, &sources); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	rev, err := rangePages(ctx, n.cli, n.job.Dir(meta.KindDone), 0, false, handle)
 	if err != nil {
 		return nil, fmt.Errorf("read job %s: %w", n.job.ID, err)
 	}
-	st := &jobState{done: map[string]meta.Done{}}
-	var sources []meta.PhaseMarker
-	for _, kv := range resp.Kvs {
-		key := string(kv.Key)
-		k, ok := n.job.Parse(key)
-		if !ok {
-			continue
-		}
-		switch {
-		case k.Kind == meta.KindSpec:
-			err = meta.Decode(key, kv.Value, &st.spec)
-		case k.Kind == meta.KindPhase && k.Name == string(meta.PhasePlan):
-			err = meta.Decode(key, kv.Value, &st.plan)
-		case k.Kind == meta.KindPhase && strings.HasPrefix(k.Name, string(meta.PhasePlanSource)+"/"):
-			var m meta.PhaseMarker
-			err = meta.Decode(key, kv.Value, &m)
-			sources = append(sources, m)
-		case k.Kind == meta.KindPhase && k.Name == string(meta.PhasePrepare):
-			err = meta.Decode(key, kv.Value, &st.prepare)
-		case k.Kind == meta.KindPhase && k.Name == string(meta.PhaseVerifyPlan):
-			var m meta.PhaseMarker
-			if err = meta.Decode(key, kv.Value, &m); err == nil && m.Summary != nil {
-				st.vplan = &VerifyPlanSummary{}
-				err = meta.Decode(key, m.Summary, st.vplan)
-			}
-		case k.Kind == meta.KindVerifyDone:
-			var d meta.VerifyDone
-			err = meta.Decode(key, kv.Value, &d)
-			st.vdone = append(st.vdone, d)
-		case k.Kind == meta.KindVerifyFailed:
-			var f meta.Failed
-			err = meta.Decode(key, kv.Value, &f)
-			st.vfailed = append(st.vfailed, f)
-		case k.Kind == meta.KindPhase && k.Name == string(meta.PhaseVerify):
-			st.verify = &meta.PhaseMarker{}
-			err = meta.Decode(key, kv.Value, st.verify)
-		case k.Kind == meta.KindDone:
-			var d meta.Done
-			err = meta.Decode(key, kv.Value, &d)
-			st.done[k.Name] = d
-		case k.Kind == meta.KindFailed:
-			var f meta.Failed
-			err = meta.Decode(key, kv.Value, &f)
-			st.failed = append(st.failed, f)
-		case k.Kind == meta.KindCancel:
-			st.cancel = &meta.CancelRequest{}
-			err = meta.Decode(key, kv.Value, st.cancel)
-		}
-		if err != nil {
-			return nil, err
+	for _, prefix := range []string{n.job.Spec(), n.job.Cancel(), n.job.Dir(meta.KindPhase), n.job.Dir(meta.KindFailed),
+		n.job.Dir(meta.KindVerifyDone), n.job.Dir(meta.KindVerifyFailed)} {
+		if _, err := rangePages(ctx, n.cli, prefix, rev, false, handle); err != nil {
+			return nil, fmt.Errorf("read job %s: %w", n.job.ID, err)
 		}
 	}
 	return st, st.mergeSources(sources)
+}
+
+// add takes in one key of the job.
+func (st *jobState) add(job meta.Job, kv *mvccpb.KeyValue, sources *[]meta.PhaseMarker) error {
+	key := string(kv.Key)
+	k, ok := job.Parse(key)
+	if !ok {
+		return nil
+	}
+	var err error
+	switch {
+	case k.Kind == meta.KindSpec:
+		err = meta.Decode(key, kv.Value, &st.spec)
+	case k.Kind == meta.KindPhase && k.Name == string(meta.PhasePlan):
+		err = meta.Decode(key, kv.Value, &st.plan)
+	case k.Kind == meta.KindPhase && strings.HasPrefix(k.Name, string(meta.PhasePlanSource)+"/"):
+		var m meta.PhaseMarker
+		err = meta.Decode(key, kv.Value, &m)
+		*sources = append(*sources, m)
+	case k.Kind == meta.KindPhase && k.Name == string(meta.PhasePrepare):
+		err = meta.Decode(key, kv.Value, &st.prepare)
+	case k.Kind == meta.KindPhase && k.Name == string(meta.PhaseVerifyPlan):
+		var m meta.PhaseMarker
+		if err = meta.Decode(key, kv.Value, &m); err == nil && m.Summary != nil {
+			st.vplan = &VerifyPlanSummary{}
+			err = meta.Decode(key, m.Summary, st.vplan)
+		}
+	case k.Kind == meta.KindVerifyDone:
+		var d meta.VerifyDone
+		err = meta.Decode(key, kv.Value, &d)
+		st.vdone = append(st.vdone, d)
+	case k.Kind == meta.KindVerifyFailed:
+		var f meta.Failed
+		err = meta.Decode(key, kv.Value, &f)
+		st.vfailed = append(st.vfailed, f)
+	case k.Kind == meta.KindPhase && k.Name == string(meta.PhaseVerify):
+		st.verify = &meta.PhaseMarker{}
+		err = meta.Decode(key, kv.Value, st.verify)
+	case k.Kind == meta.KindDone:
+		var d meta.Done
+		err = meta.Decode(key, kv.Value, &d)
+		st.done[k.Name] = d
+	case k.Kind == meta.KindFailed:
+		var f meta.Failed
+		err = meta.Decode(key, kv.Value, &f)
+		st.failed = append(st.failed, f)
+	case k.Kind == meta.KindCancel:
+		st.cancel = &meta.CancelRequest{}
+		err = meta.Decode(key, kv.Value, st.cancel)
+	}
+	return err
 }
 
 // mergeSources makes one plan of the sources' plans: their shards, and

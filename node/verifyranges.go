@@ -305,6 +305,14 @@ func (n *Node) readBack(ctx context.Context, r meta.VerifyRange) (checksum.Diges
 	q := make([]string, len(cols))
 	for i, c := range cols {
 		q[i] = sink.QuoteIdent(c.Name)
+		switch c.DataType {
+		case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+			// The same text the server would send, but as a string: the
+			// driver parses integer columns into int64 and database/sql
+			// formats them back into RawBytes, a fifth of the read-back's
+			// CPU for nothing.
+			q[i] = "CAST(" + q[i] + " AS CHAR)"
+		}
 	}
 	query := "SELECT " + strings.Join(q, ",") + " FROM " + sink.TableRef{DB: r.DB, Name: r.Table}.Quoted()
 	var conds []string

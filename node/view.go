@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -34,6 +36,20 @@ type view[T any] struct {
 	cancel  bool
 	barrier bool
 	queue   []string // candidates to claim, in this node's order
+	// tally counts the items by state (done, failed, claimed, pending),
+	// kept up to date by load and apply, so that next and snapshot cost
+	// O(1) and not a walk over every item: with 100,000 shards and a
+	// hundred nodes, every claim event would otherwise cost every waiting
+	// worker of every node a pass over all of them.
+	tally counts
+	// order, when set, says which group an item belongs to (its table)
+	// and how much work it is: next prefers items of the groups with the
+	// fewest items in work, then the bigger ones. inWork counts the items
+	// in work per group (claims the view has seen, and items next handed
+	// out whose claim it has not seen yet: handed).
+	order   func(T) (group string, weight int64)
+	inWork  map[string]int
+	handed  map[string]string // item -> group
 	changed chan struct{}
 	loaded  chan struct{}
 	seed    uint64
@@ -55,7 +71,37 @@ func newView[T any](job meta.Job, pool meta.Pool, nodeID string, log *slog.Logge
 	h := fnv.New64a()
 	h.Write([]byte(nodeID))
 	return &view[T]{job: job, pool: pool, log: log, changed: make(chan struct{}), loaded: make(chan struct{}), seed: h.Sum64(),
-		me: nodeID, planned: map[string]bool{}, claimable: func(T) bool { return true }}
+		me: nodeID, planned: map[string]bool{}, claimable: func(T) bool { return true },
+		order: itemOrder[T](), inWork: map[string]int{}, handed: map[string]string{}}
+}
+
+// itemOrder groups import shards and verify ranges by table. A shard weighs
+// its bytes; a verify range without bounds (a whole table, read by one
+// worker) weighs more than a bounded one, so that it starts first.
+//
+// Workers on different tables are cheaper for the target than workers on
+// the same one (they share no index pages and latches), and the biggest
+// items first leave the smallest for the end of the job, when workers run
+// out of work one after another.
+func itemOrder[T any]() func(T) (string, int64) {
+	var zero T
+	switch any(zero).(type) {
+	case meta.Shard:
+		return func(t T) (string, int64) {
+			s := any(t).(meta.Shard)
+			return s.DB + "." + s.Table, s.Bytes
+		}
+	case meta.VerifyRange:
+		return func(t T) (string, int64) {
+			r := any(t).(meta.VerifyRange)
+			w := int64(1)
+			if r.Lo == nil && r.Hi == nil {
+				w = 2
+			}
+			return r.DB + "." + r.Table, w
+		}
+	}
+	return nil
 }
 
 // withSources makes the view wait for every declared source to be planned
@@ -129,28 +175,79 @@ func (v *view[T]) run(ctx context.Context, cli *clientv3.Client) error {
 	}
 }
 
+// viewPage bounds the keys of one range read of the view: a job of
+// 100,000 shards is read in pages rather than as one answer of tens of MB,
+// which etcd would build whole in memory for every node that starts.
+var viewPage int64 = 5000
+
+// rangePages calls fn with every page of the keys under prefix at rev (0:
+// the current revision, which it returns).
+func rangePages(ctx context.Context, cli *clientv3.Client, prefix string, rev int64, keysOnly bool, fn func([]*mvccpb.KeyValue) error) (int64, error) {
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(viewPage)}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		if keysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		r, err := cli.Get(ctx, from, opts...)
+		if err != nil {
+			return 0, err
+		}
+		if rev == 0 {
+			rev = r.Header.Revision
+		}
+		if err := fn(r.Kvs); err != nil {
+			return 0, err
+		}
+		if !r.More || len(r.Kvs) == 0 {
+			return rev, nil
+		}
+		from = string(r.Kvs[len(r.Kvs)-1].Key) + "\x00"
+	}
+}
+
 // load reads every kind the view needs at one revision.
 func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error) {
-	shards, err := cli.Get(ctx, v.job.Dir(v.pool.Items), clientv3.WithPrefix())
+	shards := map[string]T{}
+	rev, err := rangePages(ctx, cli, v.job.Dir(v.pool.Items), 0, false, func(kvs []*mvccpb.KeyValue) error {
+		for _, kv := range kvs {
+			var s T
+			if err := meta.Decode(string(kv.Key), kv.Value, &s); err != nil {
+				return err
+			}
+			if k, ok := v.job.Parse(string(kv.Key)); ok {
+				shards[k.Name] = s
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("read shards: %w", err)
 	}
-	rev := shards.Header.Revision
 	keysOnly := func(k meta.Kind) ([]string, error) {
-		r, err := cli.Get(ctx, v.job.Dir(k), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithRev(rev))
+		var names []string
+		_, err := rangePages(ctx, cli, v.job.Dir(k), rev, true, func(kvs []*mvccpb.KeyValue) error {
+			for _, kv := range kvs {
+				if key, ok := v.job.Parse(string(kv.Key)); ok {
+					names = append(names, key.Name)
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", k, err)
 		}
-		var names []string
-		for _, kv := range r.Kvs {
-			if key, ok := v.job.Parse(string(kv.Key)); ok {
-				names = append(names, key.Name)
-			}
-		}
 		return names, nil
 	}
-	claims, err := cli.Get(ctx, v.job.Dir(v.pool.Claims), clientv3.WithPrefix(), clientv3.WithRev(rev))
-	if err != nil {
+	var claims []*mvccpb.KeyValue
+	if _, err := rangePages(ctx, cli, v.job.Dir(v.pool.Claims), rev, false, func(kvs []*mvccpb.KeyValue) error {
+		claims = append(claims, kvs...)
+		return nil
+	}); err != nil {
 		return 0, fmt.Errorf("read claims: %w", err)
 	}
 	done, err := keysOnly(v.pool.Done)
@@ -172,20 +269,11 @@ func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error)
 
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.shards = map[string]T{}
+	v.shards = shards
 	v.claims = map[string]string{}
 	v.done = map[string]bool{}
 	v.failed = map[string]bool{}
-	for _, kv := range shards.Kvs {
-		var s T
-		if err := meta.Decode(string(kv.Key), kv.Value, &s); err != nil {
-			return 0, err
-		}
-		if k, ok := v.job.Parse(string(kv.Key)); ok {
-			v.shards[k.Name] = s
-		}
-	}
-	for _, kv := range claims.Kvs {
+	for _, kv := range claims {
 		v.putClaim(string(kv.Key), kv.Value)
 	}
 	for _, id := range done {
@@ -202,9 +290,12 @@ func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error)
 			v.putPhase(k.Name, kv.Value)
 		}
 	}
+	v.tally = counts{}
+	v.inWork, v.handed = map[string]int{}, map[string]string{}
 	v.queue = v.queue[:0]
 	for id := range v.shards {
 		v.queue = append(v.queue, id)
+		v.tallyItem(id, 1)
 	}
 	// Peers walk the shards in different orders so that they rarely race
 	// for the same claim.
@@ -219,11 +310,33 @@ func (v *view[T]) putClaim(key string, val []byte) {
 	if !ok {
 		return
 	}
+	if node, ok := claimOwner(val); ok {
+		v.claims[k.Name] = node
+		return
+	}
 	var c meta.Claim
 	if err := meta.Decode(key, val, &c); err != nil {
 		v.log.Warn("unreadable claim", "key", key, "err", err)
 	}
 	v.claims[k.Name] = c.Node
+}
+
+// claimOwner reads the node out of a claim as meta.Encode writes it,
+// {"node":"<id>",...}, when the id needs no JSON escape; ok is false
+// otherwise and the caller decodes it. Every node sees every claim, and at
+// 100,000 shards decoding each one whole was a good part of the watch's
+// work.
+func claimOwner(val []byte) (string, bool) {
+	const prefix = `{"node":"`
+	if !bytes.HasPrefix(val, []byte(prefix)) {
+		return "", false
+	}
+	rest := val[len(prefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
 }
 
 func (v *view[T]) watch(ctx context.Context, cli *clientv3.Client, rev int64) error {
@@ -250,6 +363,12 @@ func (v *view[T]) apply(ev *clientv3.Event) {
 		return
 	}
 	del := ev.Type == clientv3.EventTypeDelete
+	switch k.Kind {
+	case v.pool.Items, v.pool.Claims, v.pool.Done, v.pool.Failed:
+		v.tallyItem(k.Name, -1)
+		defer v.tallyItem(k.Name, 1)
+		v.unhand(k.Name)
+	}
 	switch k.Kind {
 	case v.pool.Items:
 		if del {
@@ -328,26 +447,41 @@ func (v *view[T]) snapshot() counts {
 	return v.countsLocked()
 }
 
-func (v *view[T]) countsLocked() counts {
-	c := counts{Shards: len(v.shards), Cancel: v.cancel, Barrier: v.barrier, PlanFailed: v.planFailed}
-	for id, s := range v.shards {
-		switch {
-		case v.done[id]:
-			c.Done++
-		case v.failed[id]:
-			c.Failed++
-		case v.claims[id] != "":
-			c.Claimed++
-			if v.claims[id] == v.me {
-				c.ClaimedByMe++
-			}
-		default:
-			c.Pending++
-			if v.claimable(s) {
-				c.ClaimablePending++
-			}
+// tallyItem adds d to the tally of item id's state (nothing for an id with
+// no definition). Callers hold mu and call it with -1 before and +1 after
+// they change what the view knows of the item.
+func (v *view[T]) tallyItem(id string, d int) {
+	s, ok := v.shards[id]
+	if !ok {
+		return
+	}
+	c := &v.tally
+	c.Shards += d
+	switch {
+	case v.done[id]:
+		c.Done += d
+	case v.failed[id]:
+		c.Failed += d
+	case v.claims[id] != "":
+		c.Claimed += d
+		if v.claims[id] == v.me {
+			c.ClaimedByMe += d
+		}
+		if v.order != nil {
+			g, _ := v.order(s)
+			v.inWork[g] += d
+		}
+	default:
+		c.Pending += d
+		if v.claimable(s) {
+			c.ClaimablePending += d
 		}
 	}
+}
+
+func (v *view[T]) countsLocked() counts {
+	c := v.tally
+	c.Cancel, c.Barrier, c.PlanFailed = v.cancel, v.barrier, v.planFailed
 	for _, src := range v.sources {
 		if !v.planned[src.ID] {
 			c.SourcesWaiting++
@@ -383,14 +517,9 @@ func (v *view[T]) next(ctx context.Context) (string, T, bool) {
 			v.mu.Unlock()
 			return "", zero, false
 		}
-		for len(v.queue) > 0 {
-			id := v.queue[0]
-			v.queue = v.queue[1:]
-			s, ok := v.shards[id]
-			if ok && !v.done[id] && !v.failed[id] && v.claims[id] == "" && v.claimable(s) {
-				v.mu.Unlock()
-				return id, s, true
-			}
+		if id, s, ok := v.pickLocked(); ok {
+			v.mu.Unlock()
+			return id, s, true
 		}
 		c := v.countsLocked()
 		ch := v.changed
@@ -403,6 +532,73 @@ func (v *view[T]) next(ctx context.Context) (string, T, bool) {
 		case <-ctx.Done():
 			return "", zero, false
 		}
+	}
+}
+
+// pickWindow is how many candidates at the head of the queue next weighs.
+const pickWindow = 32
+
+// pickLocked takes an item to claim off the queue: without an order the
+// first claimable one; with one, of the first pickWindow claimable ones
+// the one whose group has the fewest items in work, the heaviest among
+// those. Peers walk the queue in different orders, so they still rarely
+// pick the same item. Callers hold mu.
+func (v *view[T]) pickLocked() (string, T, bool) {
+	var zero T
+	claimable := func(id string) (T, bool) {
+		s, ok := v.shards[id]
+		return s, ok && !v.done[id] && !v.failed[id] && v.claims[id] == "" && v.handed[id] == "" && v.claimable(s)
+	}
+	if v.order == nil {
+		for len(v.queue) > 0 {
+			id := v.queue[0]
+			v.queue = v.queue[1:]
+			if s, ok := claimable(id); ok {
+				return id, s, true
+			}
+		}
+		return "", zero, false
+	}
+	// The head of the queue: up to pickWindow candidates, and the items
+	// passed over on the way, which are dropped (done, failed, in work or
+	// not this node's: apply queues an item again if it is ever claimable
+	// again). O(pickWindow) per pick, whatever the queue's length.
+	var cands [pickWindow]string
+	n, i := 0, 0
+	for ; i < len(v.queue) && n < pickWindow; i++ {
+		if _, ok := claimable(v.queue[i]); ok {
+			cands[n] = v.queue[i]
+			n++
+		}
+	}
+	v.queue = v.queue[i-n:]
+	copy(v.queue, cands[:n])
+	if n == 0 {
+		return "", zero, false
+	}
+	best, bestLoad, bestWeight := 0, 0, int64(0)
+	for k, id := range cands[:n] {
+		g, w := v.order(v.shards[id])
+		if load := v.inWork[g]; k == 0 || load < bestLoad || load == bestLoad && w > bestWeight {
+			best, bestLoad, bestWeight = k, load, w
+		}
+	}
+	v.queue[0], v.queue[best] = v.queue[best], v.queue[0]
+	id := v.queue[0]
+	v.queue = v.queue[1:]
+	s := v.shards[id]
+	g, _ := v.order(s)
+	v.handed[id] = g
+	v.inWork[g]++
+	return id, s, true
+}
+
+// unhand forgets that next handed id out, once an event about it shows
+// whether it was claimed. Callers hold mu.
+func (v *view[T]) unhand(id string) {
+	if g, ok := v.handed[id]; ok {
+		delete(v.handed, id)
+		v.inWork[g]--
 	}
 }
 

@@ -23,6 +23,10 @@ type worker struct {
 	n    *Node
 	sess leaseHolder
 	log  *slog.Logger
+	// loadFn writes a claimed shard and returns what load returns; nil is
+	// the data path (load). The coordination simulation (sim_test.go) puts
+	// a sink that only sleeps here.
+	loadFn func(ctx context.Context, log *slog.Logger, s meta.Shard, epoch int64) (sink.Checkpoint, int64, []string, error)
 }
 
 type leaseHolder interface {
@@ -60,7 +64,11 @@ func (w *worker) run(ctx context.Context, v *view[meta.Shard]) error {
 func (w *worker) shard(ctx context.Context, s meta.Shard, epoch int64) error {
 	log := w.log.With("shard", s.ID, "table", s.DB+"."+s.Table, "epoch", epoch)
 	start := time.Now()
-	cp, rows, dcols, err := w.load(ctx, log, s, epoch)
+	load := w.load
+	if w.loadFn != nil {
+		load = w.loadFn
+	}
+	cp, rows, dcols, err := load(ctx, log, s, epoch)
 	switch {
 	case err == nil:
 	case errors.Is(err, sink.ErrFenced):
@@ -171,18 +179,65 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 	defer r.Close()
 
 	var (
-		wr       *sink.Writer
-		cols     []string
-		dg       *rowDigester
-		dcols    []string
-		written  int64
-		lastSent = time.Now()
-		batch    = n.spec.Import.BatchSize
+		// Batches alternate between two writers: while one commits in the
+		// background, the worker reads and hashes the next batch into the
+		// other, so the target never waits for storm's parsing and storm
+		// never waits for the target's insert. At most one batch is in
+		// flight, and it commits before the next one starts: the fence
+		// chain stays as strict as with one writer.
+		wr, spare *sink.Writer
+		inflight  chan flushed
+		cols      []string
+		dg        *rowDigester
+		dcols     []string
+		written   int64
+		lastSent  = time.Now()
+		batch     = n.spec.Import.BatchSize
+		// Only digest verification compares the source rows' hashes; with
+		// verify.mode off or count the rows are not hashed (done/ records
+		// a digest XOR of 0), which saves most of storm's own CPU per row.
+		hashRows = n.spec.Verify.Mode == "" || n.spec.Verify.Mode == meta.VerifyDigest
 		// pos is where the rows read so far end; cp stays what the target
 		// has committed, the fence of the next batch.
 		pos = cp
 	)
+	// collect waits for the batch in flight and books it.
+	collect := func() error {
+		if inflight == nil {
+			return nil
+		}
+		f := <-inflight
+		inflight = nil
+		if f.err != nil {
+			return f.err
+		}
+		res := f.res
+		written += f.rows - int64(res.Rejected)
+		n.metrics.bytes.Add(res.Checkpoint.NextOffset - max(cp.NextOffset, s.Chunk.Start))
+		cp = res.Checkpoint
+		if res.Rejected > 0 {
+			log.Warn("rows rejected by the target, recorded in storm_meta.rejected", "rows", res.Rejected)
+		}
+		n.metrics.rows.Add(f.rows - int64(res.Rejected))
+		n.metrics.batches.Add(1)
+		if time.Since(lastSent) > n.cfg.ProgressInterval {
+			lastSent = time.Now()
+			n.putProgress(ctx, s.ID, cp.Rows, cp.NextOffset-s.Chunk.Start)
+		}
+		return nil
+	}
+	// A batch still in flight when the shard ends early must not outlive it.
+	defer func() {
+		if inflight != nil {
+			<-inflight
+		}
+	}()
+	// flush starts committing the rows read so far, once the batch before
+	// them has committed; final waits for it too.
 	flush := func(final bool) error {
+		if err := collect(); err != nil {
+			return err
+		}
 		next := pos
 		next.Finished = final
 		if wr == nil {
@@ -192,22 +247,16 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 			cp.NextOffset, cp.NextLine, cp.Finished = next.NextOffset, next.NextLine, next.Finished
 			return nil
 		}
-		pending := int64(wr.PendingRows())
-		res, err := wr.Flush(ctx, cp, next)
-		if err != nil {
-			return err
-		}
-		written += pending - int64(res.Rejected)
-		n.metrics.bytes.Add(res.Checkpoint.NextOffset - max(cp.NextOffset, s.Chunk.Start))
-		cp = res.Checkpoint
-		if res.Rejected > 0 {
-			log.Warn("rows rejected by the target, recorded in storm_meta.rejected", "rows", res.Rejected)
-		}
-		n.metrics.rows.Add(pending - int64(res.Rejected))
-		n.metrics.batches.Add(1)
-		if time.Since(lastSent) > n.cfg.ProgressInterval {
-			lastSent = time.Now()
-			n.putProgress(ctx, s.ID, cp.Rows, cp.NextOffset-s.Chunk.Start)
+		out, from, rows := wr, cp, int64(wr.PendingRows())
+		ch := make(chan flushed, 1)
+		go func() {
+			res, err := out.Flush(ctx, from, next)
+			ch <- flushed{res: res, err: err, rows: rows}
+		}()
+		inflight = ch
+		wr, spare = spare, out
+		if final {
+			return collect()
 		}
 		return nil
 	}
@@ -229,7 +278,9 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 			if err := checkColumns(cols, tableCols); err != nil {
 				return cp, written, dcols, &inputError{fmt.Errorf("%s:%d: %w", s.Chunk.Path, row.Line, err)}
 			}
+			// The batch in flight, if any, keeps its own writer.
 			wr = n.target.NewWriter(n.job.ID, s.ID, s.Chunk.Path, sink.TableRef{DB: s.DB, Name: s.Table}, cols)
+			spare = n.target.NewWriter(n.job.ID, s.ID, s.Chunk.Path, sink.TableRef{DB: s.DB, Name: s.Table}, cols)
 			if dg, err = n.newDigester(ctx, s.DB, s.Table, cols); err != nil {
 				return cp, written, dcols, err
 			}
@@ -248,7 +299,11 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 			return cp, written, dcols, &inputError{&source.ParseError{File: s.Chunk.Path, Line: row.Line, Offset: row.End,
 				Reason: fmt.Sprintf("row has %d fields, table %s.%s expects %d", len(row.Values), s.DB, s.Table, want)}}
 		}
-		wr.Add(row, dg.hash(row.Values))
+		var h uint64
+		if hashRows {
+			h = dg.hash(row.Values)
+		}
+		wr.Add(row, h)
 		pos.NextOffset, pos.NextLine = row.End, row.NextLine
 		if wr.Pending() >= batch {
 			if err := flush(false); err != nil {
@@ -260,6 +315,13 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 		return cp, written, dcols, err
 	}
 	return cp, written, dcols, nil
+}
+
+// flushed is how a batch committed in the background went.
+type flushed struct {
+	res  sink.Result
+	err  error
+	rows int64
 }
 
 func sameColumns(a, b []string) bool {

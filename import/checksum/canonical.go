@@ -154,34 +154,57 @@ func NewRowHasher(cols []Column) *RowHasher {
 
 // Hash returns the canonical 64-bit hash of a row; vals[i] belongs to
 // cols[i]. It equals xxhash64 of the concatenated Canonical encodings.
+//
+// The encodings of a row are gathered in one buffer and hashed at once;
+// only a long value kept as it is (a TEXT or BLOB) is streamed into the
+// digest without being copied.
 func (h *RowHasher) Hash(vals []Field) (uint64, error) {
 	if len(vals) != len(h.specs) {
 		return 0, fmt.Errorf("checksum: row has %d values for %d columns", len(vals), len(h.specs))
 	}
-	h.h.Reset()
-	var hdr [9]byte
+	buf := h.buf[:0]
+	streaming := false
 	for i, f := range vals {
 		s := &h.specs[i]
 		if f.Null {
-			hdr[0] = tagNull
-			_, _ = h.h.Write(hdr[:1])
+			buf = append(buf, tagNull)
 			continue
 		}
-		data := f.Data
-		if s.kind != kRaw {
+		start := len(buf)
+		buf = append(buf, tagValue, 0, 0, 0, 0, 0, 0, 0, 0)
+		switch {
+		case s.kind == kRaw && len(f.Data) > streamAbove:
+			binary.LittleEndian.PutUint64(buf[start+1:], uint64(len(f.Data)))
+			if !streaming {
+				h.h.Reset()
+				streaming = true
+			}
+			_, _ = h.h.Write(buf)
+			_, _ = h.h.Write(f.Data)
+			buf = buf[:0]
+			continue
+		case s.kind == kRaw:
+			buf = append(buf, f.Data...)
+		default:
 			var err error
-			if h.buf, err = s.appendValue(h.buf[:0], f.Data); err != nil {
+			if buf, err = s.appendValue(buf, f.Data); err != nil {
+				h.buf = buf[:0]
 				return 0, s.fail(f.Data, err)
 			}
-			data = h.buf
 		}
-		hdr[0] = tagValue
-		binary.LittleEndian.PutUint64(hdr[1:], uint64(len(data)))
-		_, _ = h.h.Write(hdr[:])
-		_, _ = h.h.Write(data)
+		binary.LittleEndian.PutUint64(buf[start+1:], uint64(len(buf)-start-9))
 	}
+	h.buf = buf[:0]
+	if !streaming {
+		return xxhash.Sum64(buf), nil
+	}
+	_, _ = h.h.Write(buf)
 	return h.h.Sum64(), nil
 }
+
+// streamAbove is the length from which a value kept as it is goes into
+// the digest directly rather than through the row's buffer.
+const streamAbove = 256
 
 // Canonical appends the canonical encoding of one value of column c to dst:
 // the tag byte, then for a value its length and normalised bytes. The error
@@ -482,6 +505,9 @@ const maxDigits = 128
 // [e [sign] digits], spaces around) and appends it rounded half away from
 // zero to scale fraction digits, with exactly scale fraction digits.
 func appendDecimal(dst, b []byte, scale int, what string) ([]byte, error) {
+	if canonicalDecimal(b, scale) {
+		return append(dst, b...), nil
+	}
 	b = trimSpace(b)
 	neg := false
 	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
@@ -602,6 +628,46 @@ func appendDecimal(dst, b []byte, scale int, what string) ([]byte, error) {
 		dst = append(dst, k[len(k)-scale:]...)
 	}
 	return dst, nil
+}
+
+// canonicalDecimal reports whether b is already what appendDecimal makes
+// of it: an optional "-", an integer part without leading zeros, and for
+// scale > 0 a point and exactly scale digits; not a negative zero. Dumps
+// written from a server's text hold numbers this way, and they are then
+// appended as they are.
+func canonicalDecimal(b []byte, scale int) bool {
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	neg := b[0] == '-'
+	i := 0
+	if neg {
+		i = 1
+	}
+	intStart := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	intLen := i - intStart
+	if intLen == 0 || intLen > 1 && b[intStart] == '0' {
+		return false
+	}
+	nonzero := intLen > 1 || b[intStart] != '0'
+	if scale == 0 {
+		return i == len(b) && (!neg || nonzero)
+	}
+	if len(b)-i != scale+1 || b[i] != '.' {
+		return false
+	}
+	for _, c := range b[i+1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+		if c != '0' {
+			nonzero = true
+		}
+	}
+	return !neg || nonzero
 }
 
 // appendYear reads a YEAR: the integer rule, then two-digit years 1-69 and
@@ -972,6 +1038,9 @@ func fraction(frac []byte, scale int, trunc bool) (out [6]byte, up bool) {
 }
 
 func (s *spec) appendDateTime(dst, b []byte) ([]byte, error) {
+	if s.canonicalDateTime(b) {
+		return append(dst, b...), nil
+	}
 	c, _, err := parseDateTime(b)
 	if err != nil {
 		return dst, err
@@ -990,6 +1059,51 @@ func (s *spec) appendDateTime(dst, b []byte) ([]byte, error) {
 	dst = c.appendDate(dst)
 	dst = append(dst, ' ')
 	return c.appendClock(dst, f[:s.scale]), nil
+}
+
+// canonicalDateTime reports whether b is already what appendDateTime
+// makes of it: "YYYY-MM-DD" for a DATE, "YYYY-MM-DD HH:MM:SS" with exactly
+// the column's fraction digits otherwise, every part in range.
+func (s *spec) canonicalDateTime(b []byte) bool {
+	want := 10
+	if s.kind == kDateTime {
+		want = 19
+		if s.scale > 0 {
+			want += 1 + s.scale
+		}
+	}
+	if len(b) != want {
+		return false
+	}
+	for i, c := range b {
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return false
+			}
+		case 10:
+			if c != ' ' {
+				return false
+			}
+		case 13, 16:
+			if c != ':' {
+				return false
+			}
+		case 19:
+			if c != '.' {
+				return false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	two := func(i int) int { return int(b[i]-'0')*10 + int(b[i+1]-'0') }
+	if two(5) > 12 || two(8) > 31 {
+		return false
+	}
+	return s.kind == kDate || two(11) <= 23 && two(14) <= 59 && two(17) <= 59
 }
 
 // carry adds the second a rounded-up fraction carries and returns the hour.
@@ -1058,12 +1172,17 @@ func parseTime(b []byte) (c clock, err error) {
 	}
 	switch {
 	case bytes.IndexByte(num, ':') >= 0:
-		parts := bytes.Split(num, []byte{':'})
-		if len(parts) > 3 || len(parts) == 2 && c.frac != nil {
+		nparts := bytes.Count(num, []byte{':'}) + 1
+		if nparts > 3 || nparts == 2 && c.frac != nil {
 			return c, errDateTime
 		}
 		var t [3]int
-		for k, p := range parts {
+		rest := num
+		for k := 0; k < nparts; k++ {
+			p := rest
+			if j := bytes.IndexByte(rest, ':'); j >= 0 {
+				p, rest = rest[:j], rest[j+1:]
+			}
 			n := digitRun(p)
 			if n == 0 || n != len(p) || k == 0 && n > 7 || k > 0 && n > 2 {
 				return c, errDateTime

@@ -17,6 +17,11 @@ import (
 )
 
 // Writer collects rows of one shard and commits them in fenced batches.
+//
+// A batch is kept once, as the text LOAD DATA reads (tab-separated, escaped
+// with backslashes, \N for NULL): the INSERT path decodes its values from
+// that text again, so a batch costs its encoded size and one small record
+// per row, whatever the number of columns.
 type Writer struct {
 	t     *Target
 	shard string
@@ -24,10 +29,11 @@ type Writer struct {
 	table TableRef
 	cols  []string // nil: positional, the table's own column order
 
-	tsv   []byte  // the batch as LOAD DATA reads it
-	arena []byte  // the raw values, for the INSERT path
-	vals  []value // every value of the batch, row after row
-	rows  []rowRef
+	tsv  []byte   // the batch as LOAD DATA reads it, row after row
+	rows []rowRef // where each row starts in tsv
+
+	vals []value // the decoded values of the rows of one INSERT statement
+	dec  []byte  // their bytes
 
 	// landed is what an earlier try of the batch committed when its answer
 	// was lost (begin finds it); the try in progress reports it.
@@ -35,14 +41,14 @@ type Writer struct {
 }
 
 type value struct {
-	off, n int
+	off, n int // into dec
 	null   bool
 }
 
 type rowRef struct {
-	first, n int // into vals
-	line     int64
-	hash     uint64 // the row's source digest hash
+	start int // of the row's text in tsv; it ends with '\n' where the next row starts
+	line  int64
+	hash  uint64 // the row's source digest hash
 }
 
 // Result says how a batch went in.
@@ -64,24 +70,30 @@ func (t *Target) NewWriter(job, shard, file string, table TableRef, cols []strin
 
 // Add buffers a row with its digest hash; it copies the values.
 func (w *Writer) Add(r source.Row, hash uint64) {
-	w.rows = append(w.rows, rowRef{first: len(w.vals), n: len(r.Values), line: r.Line, hash: hash})
+	w.rows = append(w.rows, rowRef{start: len(w.tsv), line: r.Line, hash: hash})
+	tsv := w.tsv
 	for i, v := range r.Values {
 		if i > 0 {
-			w.tsv = append(w.tsv, '\t')
+			tsv = append(tsv, '\t')
 		}
 		if v.Null {
-			w.vals = append(w.vals, value{null: true})
-			w.tsv = append(w.tsv, '\\', 'N')
+			tsv = append(tsv, '\\', 'N')
 			continue
 		}
-		w.vals = append(w.vals, value{off: len(w.arena), n: len(v.Data)})
-		w.arena = append(w.arena, v.Data...)
-		w.tsv = appendTSV(w.tsv, v.Data)
+		if v.Plain {
+			tsv = append(tsv, v.Data...)
+		} else {
+			tsv = appendTSV(tsv, v.Data)
+		}
 	}
-	w.tsv = append(w.tsv, '\n')
+	w.tsv = append(tsv, '\n')
 }
 
 var tsvEscape = [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0', 0x1a: 'Z'}
+
+// tsvUnescape maps the byte after a backslash back to the byte it stands
+// for; only the escapes tsvEscape writes occur.
+var tsvUnescape = [256]byte{'\\': '\\', 't': '\t', 'n': '\n', 'r': '\r', '0': 0, 'Z': 0x1a}
 
 func appendTSV(dst, v []byte) []byte {
 	start := 0
@@ -95,14 +107,59 @@ func appendTSV(dst, v []byte) []byte {
 	return append(dst, v[start:]...)
 }
 
+// text is row i's encoded text, without its line end.
+func (w *Writer) text(i int) []byte {
+	end := len(w.tsv)
+	if i+1 < len(w.rows) {
+		end = w.rows[i+1].start
+	}
+	return w.tsv[w.rows[i].start : end-1]
+}
+
+// decode appends the values of row i to w.vals and their bytes to w.dec,
+// undoing Add's encoding. The caller sizes w.dec so that it never grows
+// while values point into it.
+func (w *Writer) decode(i int) {
+	b := w.text(i)
+	for {
+		j := bytes.IndexByte(b, '\t')
+		f := b
+		if j >= 0 {
+			f = b[:j]
+		}
+		if len(f) == 2 && f[0] == '\\' && f[1] == 'N' {
+			w.vals = append(w.vals, value{null: true})
+		} else {
+			off := len(w.dec)
+			for k := 0; k < len(f); k++ {
+				c := f[k]
+				if c == '\\' && k+1 < len(f) {
+					k++
+					c = tsvUnescape[f[k]]
+				}
+				w.dec = append(w.dec, c)
+			}
+			w.vals = append(w.vals, value{off: off, n: len(w.dec) - off})
+		}
+		if j < 0 {
+			return
+		}
+		b = b[j+1:]
+	}
+}
+
 // Pending is the size of the buffered batch in bytes.
 func (w *Writer) Pending() int { return len(w.tsv) }
 
 // PendingRows is the number of buffered rows.
 func (w *Writer) PendingRows() int { return len(w.rows) }
 
+// Reset drops the buffered rows without writing them.
+func (w *Writer) Reset() { w.reset() }
+
 func (w *Writer) reset() {
-	w.tsv, w.arena, w.vals, w.rows = w.tsv[:0], w.arena[:0], w.vals[:0], w.rows[:0]
+	w.tsv, w.rows = w.tsv[:0], w.rows[:0]
+	w.vals, w.dec = nil, nil // INSERT's scratch: only a fallback needs it
 }
 
 // Flush commits the buffered rows and moves the checkpoint from `from` to
@@ -274,10 +331,10 @@ func (w *Writer) insertBatch(ctx context.Context, from, to Checkpoint) (int64, e
 	for i := 0; i < len(w.rows); {
 		j, size := i, 0
 		for j < len(w.rows) && (j == i || size < maxStmtBytes) {
-			size += w.rowSize(w.rows[j])
+			size += w.rowSize(j)
 			j++
 		}
-		n, err := w.insert(ctx, tx, w.rows[i:j])
+		n, err := w.insert(ctx, tx, i, j)
 		if err != nil {
 			return affected, err
 		}
@@ -287,31 +344,41 @@ func (w *Writer) insertBatch(ctx context.Context, from, to Checkpoint) (int64, e
 	return affected, tx.Commit()
 }
 
-func (w *Writer) rowSize(r rowRef) int {
-	size := 3
-	for _, v := range w.vals[r.first : r.first+r.n] {
-		size += v.n + 12
-	}
-	return size
+// rowSize estimates what row i adds to an INSERT statement.
+func (w *Writer) rowSize(i int) int {
+	b := w.text(i)
+	return 3 + len(b) + 12*(bytes.Count(b, []byte{'\t'})+1)
 }
 
 // insert runs one statement over rows. In ignore mode a value the column
 // can't hold is only a warning, so warnings beyond the skipped duplicates
 // count as an error.
-func (w *Writer) insert(ctx context.Context, tx *sql.Tx, rows []rowRef) (int64, error) {
+func (w *Writer) insert(ctx context.Context, tx *sql.Tx, from, to int) (int64, error) {
 	var b strings.Builder
 	b.WriteString(w.verb() + w.table.Quoted())
 	if w.cols != nil {
 		b.WriteString(" " + columnList(w.cols))
 	}
 	b.WriteString(" VALUES ")
-	args := make([]any, 0, len(rows)*rows[0].n)
-	for k, r := range rows {
-		if k > 0 {
+	// Decoded values are never longer than their text, so w.dec sized to
+	// the rows' text does not move while args point into it.
+	size := 0
+	for i := from; i < to; i++ {
+		size += len(w.text(i))
+	}
+	if cap(w.dec) < size {
+		w.dec = make([]byte, 0, size)
+	}
+	w.dec, w.vals = w.dec[:0], w.vals[:0]
+	var args []any
+	for k := from; k < to; k++ {
+		if k > from {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		for i, v := range w.vals[r.first : r.first+r.n] {
+		first := len(w.vals)
+		w.decode(k)
+		for i, v := range w.vals[first:] {
 			if i > 0 {
 				b.WriteByte(',')
 			}
@@ -320,7 +387,7 @@ func (w *Writer) insert(ctx context.Context, tx *sql.Tx, rows []rowRef) (int64, 
 				args = append(args, nil)
 			} else {
 				// []byte interpolates as _binary'...': no charset surprise.
-				args = append(args, w.arena[v.off:v.off+v.n:v.off+v.n])
+				args = append(args, w.dec[v.off:v.off+v.n:v.off+v.n])
 			}
 		}
 		b.WriteByte(')')
@@ -335,7 +402,7 @@ func (w *Writer) insert(ctx context.Context, tx *sql.Tx, rows []rowRef) (int64, 
 		if err := tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
 			return n, err
 		}
-		if warnings > int64(len(rows))-n {
+		if warnings > int64(to-from)-n {
 			var level, msg string
 			var code int
 			if err := tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&level, &code, &msg); err != nil {
@@ -362,7 +429,7 @@ func (w *Writer) isolate(ctx context.Context, from, to Checkpoint) (Checkpoint, 
 	}
 	defer tx.Rollback()
 	for i, r := range w.rows {
-		if _, err := w.insert(ctx, tx, []rowRef{r}); err != nil {
+		if _, err := w.insert(ctx, tx, i, i+1); err != nil {
 			var me *mysql.MySQLError
 			if !errors.As(err, &me) || transient(err) {
 				return to, 0, err

@@ -101,7 +101,7 @@ func (r *csvReader) Next() (Row, error) {
 		case recBlank:
 			continue
 		}
-		r.values = fillValues(r.values, p.data, p.ends, p.nulls)
+		r.values = fillValues(r.values, p.data, p.ends, p.nulls, p.plain)
 		return Row{Values: r.values, Line: line, End: p.s.offset(), NextLine: p.line}, nil
 	}
 }

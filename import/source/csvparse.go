@@ -25,6 +25,8 @@ type csvParser struct {
 	data  []byte
 	ends  []int
 	nulls []bool
+	plain []bool // the field holds no byte tsvSpecial names (Value.Plain)
+	dirty bool   // the current field holds one
 }
 
 type recKind int
@@ -72,6 +74,13 @@ func (p *csvParser) init(file string, cfg CSVConfig) {
 		if p.escape {
 			t['\\'] = true
 		}
+		// The other bytes a LOAD DATA text escapes stop the runs too, as
+		// plain data, so that each field knows whether it holds one.
+		for c, special := range tsvSpecial {
+			if special {
+				t[c] = true
+			}
+		}
 	}
 	p.stopUnq[p.sep[0]] = true
 	p.stopUnq[p.term[0]] = true
@@ -108,7 +117,7 @@ func (p *csvParser) termLen(c byte) int {
 // readRecord reads one record. With discard set the fields are only
 // skipped, which is how the splitter scans.
 func (p *csvParser) readRecord(discard bool) (recKind, error) {
-	p.data, p.ends, p.nulls = p.data[:0], p.ends[:0], p.nulls[:0]
+	p.data, p.ends, p.nulls, p.plain = p.data[:0], p.ends[:0], p.nulls[:0], p.plain[:0]
 	s := &p.s
 	if s.atEOF() {
 		return recEOF, s.failure()
@@ -137,6 +146,7 @@ func (p *csvParser) readRecord(discard bool) (recKind, error) {
 			if err := s.failure(); err != nil {
 				return recRow, err
 			}
+			p.dirty = false
 			p.endField(discard, len(p.data), len(p.null) == 0)
 			return recRow, nil
 		}
@@ -152,6 +162,7 @@ func (p *csvParser) endField(discard bool, start int, null bool) {
 	}
 	p.ends = append(p.ends, len(p.data))
 	p.nulls = append(p.nulls, null)
+	p.plain = append(p.plain, !p.dirty)
 }
 
 // delimEnd consumes the separator or terminator at pos, if any.
@@ -178,6 +189,7 @@ func (p *csvParser) unquoted(discard bool) (fieldEnd, error) {
 	stop := &p.stopUnq
 	start := len(p.data)
 	nk := 0
+	p.dirty = false
 	for {
 		b := s.buf[s.pos:s.n]
 		i := 0
@@ -210,6 +222,7 @@ func (p *csvParser) unquoted(discard bool) (fieldEnd, error) {
 			e := s.buf[s.pos+1]
 			if !discard {
 				p.data = append(p.data, unescape[e])
+				p.dirty = p.dirty || tsvSpecial[unescape[e]]
 				nk = p.matchNull(nk, s.buf[s.pos:s.pos+2])
 			}
 			s.pos += 2
@@ -222,6 +235,7 @@ func (p *csvParser) unquoted(discard bool) (fieldEnd, error) {
 		// separator or a backslash at the very end: plain data.
 		if !discard {
 			p.data = append(p.data, c)
+			p.dirty = p.dirty || tsvSpecial[c]
 			nk = p.matchNull(nk, s.buf[s.pos:s.pos+1])
 		}
 		s.pos++
@@ -244,6 +258,7 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 	s := &p.s
 	stop := &p.stopQ
 	start := len(p.data)
+	p.dirty = false
 	openLine, openOff := p.line, s.offset()
 	s.pos += len(p.delim)
 	p.line += p.delimNL
@@ -277,6 +292,9 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 				p.line += p.delimNL
 				if !discard {
 					p.data = append(p.data, p.delim...)
+					for _, c := range p.delim {
+						p.dirty = p.dirty || tsvSpecial[c]
+					}
 				}
 				continue
 			}
@@ -303,6 +321,7 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 			e := s.buf[s.pos+1]
 			if !discard {
 				p.data = append(p.data, unescape[e])
+				p.dirty = p.dirty || tsvSpecial[unescape[e]]
 			}
 			s.pos += 2
 			if e == '\n' {
@@ -312,6 +331,7 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 		}
 		if !discard {
 			p.data = append(p.data, c)
+			p.dirty = p.dirty || tsvSpecial[c]
 		}
 		s.pos++
 		if c == '\n' {

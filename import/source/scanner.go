@@ -117,16 +117,20 @@ var unescape = func() (t [256]byte) {
 // fields lie back to back and ends[i] is where field i ends. The capacity of
 // each Data is capped so that a caller appending to one cannot overwrite the
 // next.
-func fillValues(dst []Value, data []byte, ends []int, nulls []bool) []Value {
+// plain, when not nil, says which fields hold no byte tsvSpecial names.
+func fillValues(dst []Value, data []byte, ends []int, nulls, plain []bool) []Value {
 	dst = dst[:0]
 	from := 0
 	for i, e := range ends {
 		if nulls[i] {
 			dst = append(dst, Value{Null: true})
 		} else {
-			dst = append(dst, Value{Data: data[from:e:e]})
+			dst = append(dst, Value{Data: data[from:e:e], Plain: plain != nil && plain[i]})
 		}
 		from = e
 	}
 	return dst
 }
+
+// tsvSpecial are the bytes Value.Plain excludes.
+var tsvSpecial = [256]bool{'\\': true, '\t': true, '\n': true, '\r': true, 0: true, 0x1a: true}

@@ -45,7 +45,7 @@ func (r *sqlReader) tuple() (Row, error) {
 		}
 	}
 	r.state = stAfterTuple
-	r.values = fillValues(r.values, r.data, r.ends, r.nulls)
+	r.values = fillValues(r.values, r.data, r.ends, r.nulls, nil)
 	return Row{Values: r.values, Line: line, End: s.offset(), NextLine: r.line}, nil
 }
 

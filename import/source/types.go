@@ -44,6 +44,11 @@ func DefaultCSV() CSVConfig {
 type Value struct {
 	Null bool
 	Data []byte
+	// Plain promises that Data holds none of the bytes a backslash-escaped
+	// text (LOAD DATA's) must escape: backslash, tab, newline, carriage
+	// return, NUL and ^Z, so a writer may copy it as it is. false means
+	// unknown: the CSV reader sets it, the SQL reader does not.
+	Plain bool
 }
 
 // Row is one record of a data file.

@@ -1,0 +1,222 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"storm/internal/etcdserver"
+	"storm/meta"
+)
+
+// slowCounts is what the view's tally must equal: a walk over every item.
+func (v *view[T]) slowCounts() counts {
+	var c counts
+	c.Shards = len(v.shards)
+	for id, s := range v.shards {
+		switch {
+		case v.done[id]:
+			c.Done++
+		case v.failed[id]:
+			c.Failed++
+		case v.claims[id] != "":
+			c.Claimed++
+			if v.claims[id] == v.me {
+				c.ClaimedByMe++
+			}
+		default:
+			c.Pending++
+			if v.claimable(s) {
+				c.ClaimablePending++
+			}
+		}
+	}
+	return c
+}
+
+func tallyOf(c counts) [7]int {
+	return [7]int{c.Shards, c.Done, c.Failed, c.Claimed, c.Pending, c.ClaimablePending, c.ClaimedByMe}
+}
+
+// The view reads its items in pages at one revision, and keeps its tally
+// equal to a count over every item whatever events arrive.
+func TestViewPagesAndTally(t *testing.T) {
+	_, cli := etcdserver.StartT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	job, _ := meta.NewJob("/storm", "view-tally")
+	defer func(p int64) { viewPage = p }(viewPage)
+	viewPage = 7
+
+	const n = 50
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("s%02d", i)
+		s := meta.Shard{ID: id, Source: []string{"a", "b"}[i%2]}
+		if _, err := cli.Put(ctx, job.Shard(id), meta.Encode(s)); err != nil {
+			t.Fatal(err)
+		}
+		switch i % 5 {
+		case 1:
+			_, err := cli.Put(ctx, job.Claim(id), meta.Encode(meta.Claim{Node: "x"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			if _, err := cli.Put(ctx, job.Done(id), "{}"); err != nil {
+				t.Fatal(err)
+			}
+		case 3:
+			if _, err := cli.Put(ctx, job.Failed(id), "{}"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	v := newView[meta.Shard](job, meta.ImportPool, "me", log).withSources(nil, func(s meta.Shard) bool { return s.Source == "a" })
+	if _, err := v.load(ctx, cli); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.shards) != n || tallyOf(v.tally) != tallyOf(v.slowCounts()) {
+		t.Fatalf("after load: %d shards, tally %+v, want %+v", len(v.shards), tallyOf(v.tally), tallyOf(v.slowCounts()))
+	}
+	if c := v.snapshot(); c.Done != 10 || c.Failed != 10 || c.Claimed != 10 || c.Pending != 20 || c.ClaimablePending != 10 {
+		t.Fatalf("after load: %+v", c)
+	}
+
+	// Random events, applied as the watch applies them.
+	r := rand.New(rand.NewPCG(3, 4))
+	kinds := []meta.Kind{meta.KindShards, meta.KindClaims, meta.KindDone, meta.KindFailed}
+	for i := 0; i < 5000; i++ {
+		id := fmt.Sprintf("s%02d", r.IntN(n+10))
+		k := kinds[r.IntN(len(kinds))]
+		ev := &clientv3.Event{Type: clientv3.EventTypePut, Kv: &mvccpb.KeyValue{Key: []byte(job.Key(k, id))}}
+		switch {
+		case r.IntN(3) == 0:
+			ev.Type = clientv3.EventTypeDelete
+		case k == meta.KindShards:
+			ev.Kv.Value = []byte(meta.Encode(meta.Shard{ID: id, Source: []string{"a", "b"}[r.IntN(2)]}))
+		case k == meta.KindClaims:
+			ev.Kv.Value = []byte(meta.Encode(meta.Claim{Node: []string{"y", "me"}[r.IntN(2)]}))
+		default:
+			ev.Kv.Value = []byte("{}")
+		}
+		v.mu.Lock()
+		v.apply(ev)
+		got, want := tallyOf(v.tally), tallyOf(v.slowCounts())
+		inWork := map[string]int{}
+		for id, s := range v.shards {
+			if !v.done[id] && !v.failed[id] && v.claims[id] != "" {
+				inWork[s.DB+"."+s.Table]++
+			}
+		}
+		for g, n := range v.inWork {
+			if n != inWork[g] {
+				t.Fatalf("after event %d: %d in work in %q, want %d", i, n, g, inWork[g])
+			}
+		}
+		v.mu.Unlock()
+		if got != want {
+			t.Fatalf("after event %d (%v %s): tally %v, want %v", i, ev.Type, ev.Kv.Key, got, want)
+		}
+	}
+}
+
+// Through the watch: a Txn's events (done/ put, claims/ delete) share one
+// revision and all apply.
+func TestViewWatchAppliesTxns(t *testing.T) {
+	_, cli := etcdserver.StartT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	job, _ := meta.NewJob("/storm", "view-watch")
+	for i := 0; i < 3; i++ {
+		id := fmt.Sprintf("s%d", i)
+		if _, err := cli.Put(ctx, job.Shard(id), meta.Encode(meta.Shard{ID: id})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	v := newView[meta.Shard](job, meta.ImportPool, "me", log)
+	go v.run(ctx, cli)
+	<-v.loaded
+	epoch, ok, err := meta.ClaimShard(ctx, cli, job, "s1", "me", 0)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	waitFor := func(what string, cond func(counts) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if c := v.snapshot(); cond(c) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %+v", what, v.snapshot())
+			}
+		}
+	}
+	waitFor("claimed", func(c counts) bool { return c.Claimed == 1 && c.ClaimedByMe == 1 && c.Pending == 2 })
+	// done/ put and claims/ delete in one Txn, one revision.
+	if ok, err := meta.CompleteShard(ctx, cli, job, "s1", epoch, meta.Done{}); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	waitFor("done", func(c counts) bool { return c.Done == 1 && c.Claimed == 0 && c.Pending == 2 })
+}
+
+// claimOwner reads what meta.Decode reads, or declines.
+func TestClaimOwner(t *testing.T) {
+	for _, node := range []string{"n1", "db-host-3", "ünï", `q"uote`, `back\slash`, "a<b", ""} {
+		val := []byte(meta.Encode(meta.Claim{Node: node, At: time.Now()}))
+		got, ok := claimOwner(val)
+		var c meta.Claim
+		if err := meta.Decode("k", val, &c); err != nil {
+			t.Fatal(err)
+		}
+		if ok && got != c.Node || !ok && node != "" && !strings.ContainsAny(node, `"\<`) {
+			t.Errorf("%q: claimOwner %q %v, decoded %q", node, got, ok, c.Node)
+		}
+	}
+	for _, bad := range []string{"", "{}", `{"at":"x","node":"n1"}`, `{"node":"n1`} {
+		if got, ok := claimOwner([]byte(bad)); ok {
+			t.Errorf("%q: %q", bad, got)
+		}
+	}
+}
+
+// next spreads the workers over the tables, and hands out the biggest
+// shards of a table first.
+func TestViewPicksAcrossTables(t *testing.T) {
+	job, _ := meta.NewJob("/storm", "view-pick")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	v := newView[meta.Shard](job, meta.ImportPool, "me", log)
+	v.shards, v.claims, v.done, v.failed = map[string]meta.Shard{}, map[string]string{}, map[string]bool{}, map[string]bool{}
+	for _, table := range []string{"a", "b", "c"} {
+		for k := 0; k < 4; k++ {
+			id := fmt.Sprintf("%s%d", table, k)
+			v.shards[id] = meta.Shard{ID: id, DB: "d", Table: table, Bytes: int64(10 + k)}
+			v.queue = append(v.queue, id)
+		}
+	}
+	v.tally = counts{Shards: 12, Pending: 12, ClaimablePending: 12}
+	ctx := context.Background()
+	tables := map[string]bool{}
+	for k := 0; k < 3; k++ {
+		id, s, ok := v.next(ctx)
+		if !ok {
+			t.Fatal("nothing to pick")
+		}
+		tables[s.Table] = true
+		if s.Bytes != 13 {
+			t.Errorf("picked %s (%d bytes) before the biggest shard of %s", id, s.Bytes, s.Table)
+		}
+	}
+	if len(tables) != 3 {
+		t.Errorf("three picks went to tables %v, want three different ones", tables)
+	}
+}
