@@ -190,6 +190,11 @@ func TestE2EEmbeddedEtcd(t *testing.T) {
 		"etcd.embed-dir": fmt.Sprintf("%q", filepath.Join(e.dir, "etcd")),
 	})
 	n1 := e.node("n1", cfg, "--embed-etcd")
+	// n2 joins once n1 serves etcd. Started together, a client whose first
+	// dial met no etcd backs off (1 s, then 1.6 s, ...) and can miss the
+	// whole of a job this small: the embedding node finishes it and leaves
+	// before n2 is back.
+	e.waitFor("n1's embedded etcd", time.Minute, func() bool { return strings.Contains(n1.log(), "embedded etcd serving") })
 	n2 := e.node("n2", cfg)
 	for _, p := range []*proc{n1, n2} {
 		if code := p.wait(t, 2*time.Minute); code != 0 {
