@@ -48,4 +48,4 @@ fuzz:
 	$(GO) test ./import/source/ -run '^$$' -fuzz FuzzSQL -fuzztime 30s
 
 clean:
-	rm -rf bin .demo
+	rm -rf bin .demo .bench

@@ -3,7 +3,11 @@ package node
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -326,33 +330,110 @@ func (n *Node) readBack(ctx context.Context, r meta.VerifyRange) (checksum.Diges
 	if len(conds) > 0 {
 		query += " WHERE " + strings.Join(conds, " AND ")
 	}
-	rows, err := n.target.DB().QueryContext(ctx, query, args...)
+	h := checksum.NewRowHasher(cols)
+	fields := make([]checksum.Field, len(cols))
+	add := func() error {
+		hv, err := h.Hash(fields)
+		if err == nil {
+			d.Add(hv)
+		}
+		return err
+	}
+	err = readRaw(ctx, n.target.DB(), query, args, fields, add)
+	if errors.Is(err, errNoRaw) {
+		err = readRows(ctx, n.target.DB(), query, args, fields, add)
+	}
 	if err != nil {
 		return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
 	}
+	return d, nil
+}
+
+// errNoRaw: the driver can't be queried directly; readRows reads instead.
+var errNoRaw = errors.New("no raw driver query")
+
+// readRaw runs the query on the driver itself and calls add with fields
+// filled in for each row. database/sql would box every value, then copy it
+// into RawBytes; the driver's own values (bytes of its read buffer, valid
+// until the next row) go to the hasher as they are.
+func readRaw(ctx context.Context, db *sql.DB, query string, args []any, fields []checksum.Field, add func() error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		qc, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return errNoRaw
+		}
+		named := make([]driver.NamedValue, len(args))
+		for i, a := range args {
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		}
+		rows, err := qc.QueryContext(ctx, query, named)
+		if errors.Is(err, driver.ErrSkip) {
+			return errNoRaw
+		}
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		dest := make([]driver.Value, len(fields))
+		nums := make([][]byte, len(fields))
+		for {
+			if err := rows.Next(dest); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			for i, v := range dest {
+				switch x := v.(type) {
+				case nil:
+					fields[i] = checksum.Field{Null: true}
+				case []byte:
+					fields[i] = checksum.Field{Data: x}
+				case string:
+					fields[i] = checksum.Field{Data: []byte(x)}
+				case int64:
+					nums[i] = strconv.AppendInt(nums[i][:0], x, 10)
+					fields[i] = checksum.Field{Data: nums[i]}
+				case uint64:
+					nums[i] = strconv.AppendUint(nums[i][:0], x, 10)
+					fields[i] = checksum.Field{Data: nums[i]}
+				default:
+					return fmt.Errorf("column %d: unexpected %T from the driver", i+1, v)
+				}
+			}
+			if err := add(); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// readRows is readRaw through database/sql.
+func readRows(ctx context.Context, db *sql.DB, query string, args []any, fields []checksum.Field, add func() error) error {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
 	defer rows.Close()
-	h := checksum.NewRowHasher(cols)
-	raw := make([]sql.RawBytes, len(cols))
-	ptrs := make([]any, len(cols))
+	raw := make([]sql.RawBytes, len(fields))
+	ptrs := make([]any, len(fields))
 	for i := range raw {
 		ptrs[i] = &raw[i]
 	}
-	fields := make([]checksum.Field, len(cols))
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
+			return err
 		}
 		for i, b := range raw {
 			fields[i] = checksum.Field{Null: b == nil, Data: b}
 		}
-		hv, err := h.Hash(fields)
-		if err != nil {
-			return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
+		if err := add(); err != nil {
+			return err
 		}
-		d.Add(hv)
 	}
-	if err := rows.Err(); err != nil {
-		return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
-	}
-	return d, nil
+	return rows.Err()
 }

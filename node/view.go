@@ -36,6 +36,9 @@ type view[T any] struct {
 	cancel  bool
 	barrier bool
 	queue   []string // candidates to claim, in this node's order
+	// returned are items whose claim went away unfinished (a dead owner's,
+	// or released): next offers them before the queue.
+	returned []string
 	// tally counts the items by state (done, failed, claimed, pending),
 	// kept up to date by load and apply, so that next and snapshot cost
 	// O(1) and not a walk over every item: with 100,000 shards and a
@@ -292,6 +295,7 @@ func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error)
 	}
 	v.tally = counts{}
 	v.inWork, v.handed = map[string]int{}, map[string]string{}
+	v.returned = v.returned[:0]
 	v.queue = v.queue[:0]
 	for id := range v.shards {
 		v.queue = append(v.queue, id)
@@ -385,8 +389,14 @@ func (v *view[T]) apply(ev *clientv3.Event) {
 	case v.pool.Claims:
 		if del {
 			delete(v.claims, k.Name)
-			// Back in the pool unless it finished: a dead owner's shard.
-			v.queue = append(v.queue, k.Name)
+			// Back in the pool unless it finished (a completion deletes
+			// the claim in the Txn that writes done/, whose event came
+			// first): a dead owner's shard, or one handed back. It goes
+			// ahead of the queue: it may be half written, and a takeover
+			// should not wait for the rest of the job.
+			if !v.done[k.Name] && !v.failed[k.Name] {
+				v.returned = append(v.returned, k.Name)
+			}
 			return
 		}
 		v.putClaim(key, ev.Kv.Value)
@@ -548,6 +558,18 @@ func (v *view[T]) pickLocked() (string, T, bool) {
 	claimable := func(id string) (T, bool) {
 		s, ok := v.shards[id]
 		return s, ok && !v.done[id] && !v.failed[id] && v.claims[id] == "" && v.handed[id] == "" && v.claimable(s)
+	}
+	for len(v.returned) > 0 {
+		id := v.returned[0]
+		v.returned = v.returned[1:]
+		if s, ok := claimable(id); ok {
+			if v.order != nil {
+				g, _ := v.order(s)
+				v.handed[id] = g
+				v.inWork[g]++
+			}
+			return id, s, true
+		}
 	}
 	if v.order == nil {
 		for len(v.queue) > 0 {

@@ -219,4 +219,23 @@ func TestViewPicksAcrossTables(t *testing.T) {
 	if len(tables) != 3 {
 		t.Errorf("three picks went to tables %v, want three different ones", tables)
 	}
+	// A shard whose owner died (its claim deleted, not done) comes before
+	// the rest of the queue; one whose claim went with its completion
+	// does not come back.
+	ev := func(typ mvccpb.Event_EventType, key, val string) *clientv3.Event {
+		return &clientv3.Event{Type: typ, Kv: &mvccpb.KeyValue{Key: []byte(key), Value: []byte(val)}}
+	}
+	claim := meta.Encode(meta.Claim{Node: "other"})
+	v.mu.Lock()
+	for _, e := range []*clientv3.Event{
+		ev(clientv3.EventTypePut, job.Claim("a0"), claim), ev(clientv3.EventTypePut, job.Claim("b0"), claim),
+		ev(clientv3.EventTypePut, job.Done("a0"), "{}"), ev(clientv3.EventTypeDelete, job.Claim("a0"), ""),
+		ev(clientv3.EventTypeDelete, job.Claim("b0"), ""),
+	} {
+		v.apply(e)
+	}
+	v.mu.Unlock()
+	if id, _, ok := v.next(ctx); !ok || id != "b0" {
+		t.Errorf("after b0's owner died, next gave %q, want b0", id)
+	}
 }

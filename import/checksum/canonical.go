@@ -676,6 +676,13 @@ func canonicalDecimal(b []byte, scale int) bool {
 // "0" must read as 0000 there, although a string '0' or '00' given to the
 // server becomes 2000 (sql/field.cc Field_year::store).
 func appendYear(dst, b []byte) ([]byte, error) {
+	if len(b) == 4 && allDigits(b) {
+		// Four digits the server prints as they are: append them so.
+		v := int(b[0]-'0')*1000 + int(b[1]-'0')*100 + int(b[2]-'0')*10 + int(b[3]-'0')
+		if v == 0 || v >= 1901 && v <= 2155 {
+			return append(dst, b...), nil
+		}
+	}
 	var nb [maxDigits + 2]byte
 	t, err := appendDecimal(nb[:0], b, 0, "a year")
 	if err != nil {
@@ -1213,6 +1220,9 @@ func parseTime(b []byte) (c clock, err error) {
 }
 
 func (s *spec) appendTime(dst, b []byte) ([]byte, error) {
+	if s.canonicalTime(b) {
+		return append(dst, b...), nil
+	}
 	c, err := parseTime(b)
 	if err != nil {
 		return dst, err
@@ -1225,4 +1235,34 @@ func (s *spec) appendTime(dst, b []byte) ([]byte, error) {
 		dst = append(dst, '-')
 	}
 	return c.appendClock(dst, f[:s.scale]), nil
+}
+
+// canonicalTime reports whether b is already what appendTime makes of it:
+// "HH:MM:SS" with two hour digits and exactly the column's fraction
+// digits, minutes and seconds in range.
+func (s *spec) canonicalTime(b []byte) bool {
+	want := 8
+	if s.scale > 0 {
+		want += 1 + s.scale
+	}
+	if len(b) != want {
+		return false
+	}
+	for i, c := range b {
+		switch i {
+		case 2, 5:
+			if c != ':' {
+				return false
+			}
+		case 8:
+			if c != '.' {
+				return false
+			}
+		default:
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return int(b[3]-'0')*10+int(b[4]-'0') <= 59 && int(b[6]-'0')*10+int(b[7]-'0') <= 59
 }

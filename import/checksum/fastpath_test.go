@@ -2,6 +2,7 @@ package checksum
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -51,6 +52,28 @@ func TestFastPathsAgree(t *testing.T) {
 		b, errB := s.appendDateTime([]byte("x"), []byte(" "+v))
 		if (errA == nil) != (errB == nil) || !bytes.Equal(a, b) {
 			t.Fatalf("%s(%d) %q: fast %q %v, full %q %v", kind, scale, v, a, errA, b, errB)
+		}
+	}
+	for range 200_000 {
+		scale := r.IntN(7)
+		s := prepare(mariaCol("time", "time", scale))
+		v := digits(2) + pick(":", ":", ".") + digits(2) + ":" + digits(2)
+		if n := r.IntN(8); n > 0 {
+			v += "." + digits(n)
+		}
+		a, errA := s.appendTime([]byte("x"), []byte(v))
+		b, errB := s.appendTime([]byte("x"), []byte(" "+v))
+		if (errA == nil) != (errB == nil) || !bytes.Equal(a, b) {
+			t.Fatalf("time(%d) %q: fast %q %v, full %q %v", scale, v, a, errA, b, errB)
+		}
+	}
+	for y := 0; y < 10000; y++ {
+		for _, v := range []string{fmt.Sprintf("%04d", y), fmt.Sprint(y)} {
+			a, errA := appendYear([]byte("x"), []byte(v))
+			b, errB := appendYear([]byte("x"), []byte(" "+v))
+			if (errA == nil) != (errB == nil) || !bytes.Equal(a, b) {
+				t.Fatalf("year %q: fast %q %v, full %q %v", v, a, errA, b, errB)
+			}
 		}
 	}
 }
