@@ -2,10 +2,11 @@ package node
 
 // TiDB as a target: the cluster's import state across the job's phases.
 //
-//   - prepare (leader): tikv.Prepare switches every TiKV store to import mode
-//     and pauses PD's balance schedulers with a TTL; what it changed, with
-//     what it found before, is stored under tikv/saved in the leader's fenced
-//     commit before the phase ends, also when Prepare failed half-way.
+//   - prepare (leader): tikv.Plan reads what is to change and the values
+//     found before; that goes under tikv/saved in the leader's fenced commit,
+//     and only then does tikv.Apply switch every TiKV store to import mode
+//     and pause PD's balance schedulers with a TTL. A leader that dies inside
+//     Apply leaves nothing that tikv/saved does not name.
 //   - import: a keeper, one node at a time (its own election), re-asserts
 //     both with tikv.Keep before they expire, for as long as shards are in
 //     work. Its node dying hands the keeper's election to the next node.
@@ -127,13 +128,17 @@ func (n *Node) prepareTiKV(ctx context.Context, l *election.Leader) (any, error)
 	var perr error
 	for {
 		sum.Attempts++
-		s, err := tikv.Prepare(ctx, cfg)
-		merged := mergeSaved(saved, s)
-		saved = &merged
-		// What may have changed is in etcd before anything else happens,
-		// so that whoever finalizes can put it back.
-		if cerr := l.Commit(ctx, clientv3.OpPut(n.job.TiKVSaved(), meta.Encode(saved))); cerr != nil {
-			return nil, fmt.Errorf("save TiKV state: %w", cerr)
+		// Read, save, then change: what Apply may change is in etcd before
+		// it happens, so whoever finalizes can put it back even if this
+		// leader dies inside Apply.
+		s, err := tikv.Plan(ctx, cfg)
+		if err == nil {
+			merged := mergeSaved(saved, s)
+			saved = &merged
+			if cerr := l.Commit(ctx, clientv3.OpPut(n.job.TiKVSaved(), meta.Encode(saved))); cerr != nil {
+				return nil, fmt.Errorf("save TiKV state: %w", cerr)
+			}
+			err = tikv.Apply(ctx, cfg, s)
 		}
 		perr = err
 		if err == nil || ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
@@ -148,6 +153,10 @@ func (n *Node) prepareTiKV(ctx context.Context, l *election.Leader) (any, error)
 	if ctx.Err() != nil {
 		// Leadership lost: the next leader redoes the phase from tikv/saved.
 		return nil, ctx.Err()
+	}
+	if saved == nil {
+		// Plan never got through: nothing was changed or saved.
+		saved = &tikv.Saved{}
 	}
 	sum.Stores, sum.Schedulers = saved.Stores, saved.Schedulers
 	sum.Config = slices.Sorted(maps.Keys(saved.Config))
@@ -168,7 +177,7 @@ func (n *Node) prepareTiKV(ctx context.Context, l *election.Leader) (any, error)
 	return sum, nil
 }
 
-// mergeSaved adds what a later Prepare saved to what an earlier one did. The
+// mergeSaved adds what a later Plan found to what an earlier one saved. The
 // earlier one is the truth about the state before: the later one found the
 // earlier one's changes (paused schedulers, merge switched off) and would
 // save those as the "before". Only what the earlier one did not touch is

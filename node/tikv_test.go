@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,6 +148,76 @@ func balanceCluster(t *testing.T, stores ...tikvfake.StoreSpec) *tikvfake.Cluste
 	return tikvfake.StartCluster(t, tikvfake.ClusterConfig{Stores: stores, Schedulers: balance, SharedPort: true})
 }
 
+// Every change prepare makes is named in tikv/saved before it is made, so a
+// prepare leader that dies halfway through leaves nothing finalize can't put
+// back: each store switch and PD write checks etcd as it arrives.
+func TestTiKVPrepareSavesBeforeChanging(t *testing.T) {
+	c := balanceCluster(t, tikvfake.StoreSpec{ID: 1}, tikvfake.StoreSpec{ID: 2})
+	j := newTiKVJob(t, "tikv-save-first", c)
+	var mu sync.Mutex
+	var checked []string
+	var unsaved []string
+	saved := func() tikv.Saved {
+		var s tikv.Saved
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := j.cli.Get(ctx, j.job.TiKVSaved())
+		if err == nil && len(resp.Kvs) > 0 {
+			_ = json.Unmarshal(resp.Kvs[0].Value, &s)
+		}
+		return s
+	}
+	for id, st := range c.Stores {
+		st.OnSwitch(func(m import_sstpb.SwitchMode) {
+			if m != import_sstpb.SwitchMode_Import {
+				return
+			}
+			s := saved()
+			mu.Lock()
+			defer mu.Unlock()
+			checked = append(checked, fmt.Sprintf("store %d", id))
+			if !slices.ContainsFunc(s.Stores, func(x tikv.Store) bool { return x.ID == id }) {
+				unsaved = append(unsaved, fmt.Sprintf("store %d switched before it was saved (%+v)", id, s))
+			}
+		})
+	}
+	c.HTTP.FailWhen(func(r tikvfake.Request) bool {
+		if r.Method != http.MethodPost {
+			return false
+		}
+		s := saved()
+		mu.Lock()
+		defer mu.Unlock()
+		checked = append(checked, r.URI)
+		switch {
+		case strings.Contains(r.URI, "/schedulers/"):
+			name := r.URI[strings.LastIndex(r.URI, "/")+1:]
+			// A resume (delay 0) comes from finalize, long after.
+			if !strings.Contains(r.Body, `"delay":0`) && !slices.Contains(s.Schedulers, name) {
+				unsaved = append(unsaved, fmt.Sprintf("%s paused before it was saved (%+v)", name, s))
+			}
+		case strings.Contains(r.URI, "/config") && strings.Contains(r.Body, `:0`):
+			if len(s.Config) == 0 {
+				unsaved = append(unsaved, fmt.Sprintf("config %s changed before the old values were saved", r.Body))
+			}
+		}
+		return false
+	})
+	code, b := j.run()
+	if code != ExitOK || b.Status != meta.StatusSucceeded {
+		t.Fatalf("exit %d, barrier %+v\n%s", code, b, j.log.b.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(unsaved) > 0 {
+		t.Errorf("changed before saved:\n%s", strings.Join(unsaved, "\n"))
+	}
+	// 2 stores, 3 schedulers, 1 config write at least, or the test checked nothing.
+	if len(checked) < 6 {
+		t.Errorf("checked only %q", checked)
+	}
+}
+
 // A prepare leader that died after saving leaves tikv/saved behind and the
 // cluster in import state. The next leader's Prepare finds the schedulers
 // paused and merge switched off; it must keep what the first one found, so
@@ -230,7 +302,10 @@ func TestTiKVPrepareFailureFailsJobAndRestores(t *testing.T) {
 		t.Errorf("prepare marker %+v", m)
 	}
 	var saved tikv.Saved
-	if !j.get(j.job.TiKVSaved(), &saved) || len(saved.Stores) != 3 || len(saved.Schedulers) != 0 {
+	// Saved before Apply: the plan, schedulers included, though Apply
+	// stopped at the dead store before it paused them. Restoring a running
+	// scheduler and an unchanged config is harmless.
+	if !j.get(j.job.TiKVSaved(), &saved) || len(saved.Stores) != 3 || len(saved.Schedulers) != 3 {
 		t.Errorf("saved %+v", saved)
 	}
 	for _, id := range []uint64{1, 3} {
@@ -241,12 +316,24 @@ func TestTiKVPrepareFailureFailsJobAndRestores(t *testing.T) {
 		}
 	}
 	if !strings.HasPrefix(b.TiKV, "restore failed after ") || !strings.Contains(b.TiKV, "store 2") ||
-		!strings.Contains(b.TiKV, "; to check and do by hand: switch TiKV ") || !strings.Contains(b.TiKV, saved.Stores[1].Address+",") {
+		!strings.Contains(b.TiKV, "; to check and do by hand: ") || !strings.Contains(b.TiKV, "switch TiKV ") || !strings.Contains(b.TiKV, saved.Stores[1].Address+",") {
 		t.Errorf("tikv note %q", b.TiKV)
 	}
-	// Prepare stopped before it paused anything.
-	if paused, _, reqs := c.HTTP.State(); len(paused) != 0 || slices.ContainsFunc(reqs, func(r string) bool { return strings.HasPrefix(r, "POST") }) {
-		t.Errorf("PD changed: paused %v, requests %q", paused, reqs)
+	// Prepare stopped before it paused anything or switched merging off:
+	// every POST is a restore's (delay 0, the old config values).
+	paused, conf, reqs := c.HTTP.State()
+	for name, d := range paused {
+		if d != 0 {
+			t.Errorf("%s paused (%d): requests %q", name, d, reqs)
+		}
+	}
+	if slices.ContainsFunc(reqs, func(r string) bool {
+		return strings.HasPrefix(r, "POST") && !strings.Contains(r, `{"delay":0}`) && !strings.Contains(r, `"max-merge-region-keys":200000`)
+	}) {
+		t.Errorf("PD changed by prepare: requests %q", reqs)
+	}
+	if got, want := normalised(conf), normalised(tikvfake.DefaultSchedule()); got != want {
+		t.Errorf("config at the end:\n got  %s\n want %s", got, want)
 	}
 }
 

@@ -138,69 +138,86 @@ func (c Config) KeepInterval() time.Duration {
 	return min(c.pauseTTL(), tikvImportModeTimeout) / 3
 }
 
-// Prepare puts the cluster into import state as cfg asks. PD's state is read
-// before anything is changed, so an unreachable PD fails without side
-// effects. On error the returned Saved still describes everything that may
-// have been changed: pass it to Restore.
+// Prepare puts the cluster into import state as cfg asks: Plan, then Apply.
+// On error the returned Saved still describes everything that may have been
+// changed: pass it to Restore. A caller that must survive its own crash
+// halfway calls Plan, saves the result, and only then calls Apply.
 func Prepare(ctx context.Context, cfg Config) (Saved, error) {
-	s := Saved{At: time.Now().UTC()}
-	if len(cfg.PDAddrs) == 0 && cfg.PDHTTPAddr == "" {
-		return s, errors.New("tikv: no PD address")
+	s, err := Plan(ctx, cfg)
+	if err != nil {
+		return s, err
 	}
-	var toPause []string
-	var current map[string]any
+	return s, Apply(ctx, cfg, s)
+}
+
+// Plan reads what Prepare would change, and the values found before, without
+// changing anything: the stores to switch to import mode, the balance
+// schedulers running now, and the current values of the schedule config keys
+// Apply sets. An unreachable PD fails here, without side effects.
+func Plan(ctx context.Context, cfg Config) (Saved, error) {
+	s := Saved{At: time.Now().UTC()}
+	// On error nothing was changed: the Saved returned says so.
+	none := Saved{At: s.At}
+	if len(cfg.PDAddrs) == 0 && cfg.PDHTTPAddr == "" {
+		return none, errors.New("tikv: no PD address")
+	}
 	if cfg.PauseSchedulers {
-		var err error
-		if toPause, err = runningBalanceSchedulers(ctx, cfg); err != nil {
-			return s, err
+		running, err := runningBalanceSchedulers(ctx, cfg)
+		if err != nil {
+			return none, err
 		}
-		if current, err = scheduleConfig(ctx, cfg); err != nil {
-			return s, err
+		current, err := scheduleConfig(ctx, cfg)
+		if err != nil {
+			return none, err
+		}
+		s.Schedulers = running
+		for k := range mergeOff {
+			// A key this PD version lacks would make the whole POST fail.
+			if old, ok := current[k]; ok {
+				if s.Config == nil {
+					s.Config = map[string]any{}
+				}
+				s.Config[k] = old
+			}
 		}
 	}
 	if cfg.ImportMode {
 		stores, err := tikvStores(ctx, cfg)
 		if err != nil {
-			return s, err
+			return none, err
 		}
 		s.Stores = stores
-		if err := switchAll(ctx, cfg, stores, import_sstpb.SwitchMode_Import); err != nil {
-			return s, fmt.Errorf("tikv: %w", err)
-		}
 	}
-	if !cfg.PauseSchedulers {
-		return s, nil
+	return s, nil
+}
+
+// Apply makes the changes a Plan describes: its stores to import mode, its
+// schedulers paused for the pause TTL, its config keys set to the values
+// that keep PD from merging regions. Each step can be repeated. A store that
+// can't be switched stops it before PD's scheduling is touched: the job will
+// fail, and there is less to put back.
+func Apply(ctx context.Context, cfg Config, s Saved) error {
+	if err := switchAll(ctx, cfg, s.Stores, import_sstpb.SwitchMode_Import); err != nil {
+		return fmt.Errorf("tikv: %w", err)
 	}
 	var errs []error
-	for _, name := range toPause {
-		// Recorded before the request: if PD applied it but the answer was
-		// lost, Restore must still resume it, and resuming a running
-		// scheduler is harmless.
-		s.Schedulers = append(s.Schedulers, name)
+	for _, name := range s.Schedulers {
 		if err := pauseScheduler(ctx, cfg, name, cfg.pauseSeconds()); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("tikv: pause scheduling: %w", err))
 		}
 	}
 	change := map[string]any{}
-	for k, v := range mergeOff {
-		// A key this PD version lacks would make the whole POST fail.
-		if old, ok := current[k]; ok {
-			if s.Config == nil {
-				s.Config = map[string]any{}
-			}
-			s.Config[k] = old
+	for k := range s.Config {
+		if v, ok := mergeOff[k]; ok {
 			change[k] = v
 		}
 	}
 	if len(change) > 0 {
 		if err := setScheduleConfig(ctx, cfg, change); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("tikv: pause scheduling: %w", err))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return s, fmt.Errorf("tikv: pause scheduling: %w", err)
-	}
-	return s, nil
+	return errors.Join(errs...)
 }
 
 // Keep re-asserts what Prepare did that expires by itself: import mode on the

@@ -21,6 +21,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	switches []Switch
+	onSwitch func(import_sstpb.SwitchMode)
 }
 
 // Switch is one SwitchMode request a store received.
@@ -53,9 +54,24 @@ func (s *Store) Stop() { s.srv.Stop() }
 
 func (s *Store) SwitchMode(_ context.Context, req *import_sstpb.SwitchModeRequest) (*import_sstpb.SwitchModeResponse, error) {
 	s.mu.Lock()
+	hook := s.onSwitch
+	s.mu.Unlock()
+	if hook != nil {
+		// Before the switch is recorded: the hook sees the world as the
+		// request found it.
+		hook(req.GetMode())
+	}
+	s.mu.Lock()
 	s.switches = append(s.switches, Switch{Seq: nextSeq(), At: time.Now(), Mode: req.GetMode()})
 	s.mu.Unlock()
 	return &import_sstpb.SwitchModeResponse{}, nil
+}
+
+// OnSwitch runs hook on every SwitchMode request as it arrives (nil: none).
+func (s *Store) OnSwitch(hook func(import_sstpb.SwitchMode)) {
+	s.mu.Lock()
+	s.onSwitch = hook
+	s.mu.Unlock()
 }
 
 // Modes are the modes the store was switched to, in order.
