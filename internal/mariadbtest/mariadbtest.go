@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"storm/internal/childproc"
 )
 
 // Server is a running private MariaDB.
@@ -77,7 +78,7 @@ func StartWith(ctx context.Context, dir string, opts Options) (*Server, error) {
 	}
 	s := &Server{Host: "127.0.0.1", User: "storm", Password: "storm-test-Pw1", Dir: dir, opts: opts}
 	for try := 0; ; try++ {
-		port, err := freePort()
+		port, err := childproc.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -114,36 +115,6 @@ func findBinary(name, fallback string) (string, error) {
 		return fallback, nil
 	}
 	return "", fmt.Errorf("%s not found: install Debian's mariadb-server (scripts/setup.sh)", name)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// starts runs every cmd.Start on one OS thread that never exits. Pdeathsig
-// fires when the thread that forked the child exits, not the process: a
-// server started from an ordinary goroutine can be killed mid-test when the
-// runtime retires that thread. With this, it dies only with the process.
-var starts = func() chan func() {
-	ch := make(chan func())
-	go func() {
-		runtime.LockOSThread()
-		for f := range ch {
-			f()
-		}
-	}()
-	return ch
-}()
-
-func startOnLockedThread(cmd *exec.Cmd) error {
-	done := make(chan error)
-	starts <- func() { done <- cmd.Start() }
-	return <-done
 }
 
 // Socket is the server's unix socket; root connects through it.
@@ -184,7 +155,7 @@ func (s *Server) start(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a test's SIGINT must not reach it first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startOnLockedThread(cmd); err != nil {
+	if err := childproc.Start(cmd); err != nil {
 		logf.Close()
 		return fmt.Errorf("start mariadbd: %w", err)
 	}
