@@ -10,12 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"storm/import/sink"
 	"storm/import/source"
 	"storm/internal/etcdserver"
 	"storm/internal/gendump"
@@ -151,6 +153,29 @@ func checkCounts(t *testing.T, gen gendump.Options) {
 			if distinct != want {
 				t.Errorf("%s: %d distinct keys, want %d", ti.Name, distinct, want)
 			}
+		}
+	}
+}
+
+// A statement the server refuses for good fails the shard; only what a
+// retry or another node could get past hands it back.
+func TestIsPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"syntax", fmt.Errorf("shard s: %w", &mysql.MySQLError{Number: 1064, Message: "near STARTING BY"}), true},
+		{"no such table", &mysql.MySQLError{Number: 1146}, true},
+		{"deadlock", &mysql.MySQLError{Number: 1213}, false},
+		{"TiDB write conflict", &mysql.MySQLError{Number: 9007}, false},
+		{"gone away after the budget", fmt.Errorf("target: still failing after 1m: %w", &mysql.MySQLError{Number: 2006}), false},
+		{"connection refused", syscall.ECONNREFUSED, false},
+		{"fenced", sink.ErrFenced, false},
+		{"row", &sink.RowError{File: "a.csv", Line: 3}, true},
+	} {
+		if got := isPermanent(tc.err); got != tc.want {
+			t.Errorf("%s: isPermanent(%v) = %v", tc.name, tc.err, got)
 		}
 	}
 }

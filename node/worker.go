@@ -133,7 +133,7 @@ func isPermanent(err error) bool {
 	var pe *source.ParseError
 	var re *sink.RowError
 	var ie *inputError
-	return errors.As(err, &pe) || errors.As(err, &re) || errors.As(err, &ie)
+	return errors.As(err, &pe) || errors.As(err, &re) || errors.As(err, &ie) || sink.ServerRefused(err)
 }
 
 // inputError is a problem with the source data that retrying cannot fix.
@@ -215,6 +215,10 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 		written += f.rows - int64(res.Rejected)
 		n.metrics.bytes.Add(res.Checkpoint.NextOffset - max(cp.NextOffset, s.Chunk.Start))
 		cp = res.Checkpoint
+		if res.Parts > 1 {
+			log.Warn("batch split to fit the target's transaction size limit; a smaller import.batch-size saves the retries",
+				"transactions", res.Parts, "batch_bytes", batch)
+		}
 		if res.Rejected > 0 {
 			log.Warn("rows rejected by the target, recorded in storm_meta.rejected", "rows", res.Rejected)
 		}

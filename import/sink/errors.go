@@ -62,6 +62,31 @@ func transient(err error) bool {
 		errors.Is(err, syscall.EPIPE) || errors.As(err, &ne)
 }
 
+// tooLarge reports whether the server refused a transaction for its size
+// alone: the same rows go in when split into smaller transactions.
+func tooLarge(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 8004, // TiDB: transaction is too large (txn-total-size-limit)
+		8025, // TiDB: entry too large (txn-entry-size-limit); one row stays too large alone
+		1197: // MySQL/MariaDB: more than max_binlog_cache_size
+		return true
+	}
+	return false
+}
+
+// ServerRefused reports whether err is the server refusing a statement for a
+// reason retrying can't change (a syntax it doesn't support, a missing table
+// or column, a missing privilege): what a worker must not hand to a peer to
+// try again.
+func ServerRefused(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && !transient(err) && !errors.Is(err, ErrFenced)
+}
+
 // retry runs fn until it succeeds, fails for good, or transient errors
 // outlast cfg.RetryFor. Backoff doubles from 100 ms to 5 s.
 func (t *Target) retry(ctx context.Context, fn func() error) error {

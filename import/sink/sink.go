@@ -32,6 +32,8 @@ type Config struct {
 	TLS *tls.Config
 	// tlsName is the go-sql-driver name TLS is registered under, by Open.
 	tlsName string
+	// tidb: Open found a TiDB server; its sessions get tidbSession.
+	tidb bool
 
 	OnDuplicate string // error | replace | ignore
 	// MaxErrors is how many refused rows the job tolerates (recorded in
@@ -50,6 +52,7 @@ type Config struct {
 type Target struct {
 	db       *sql.DB
 	cfg      Config
+	version  string
 	loadData bool
 	retries  atomic.Int64 // statements retried after a transient error
 }
@@ -82,7 +85,19 @@ func (c Config) DSN() string {
 		"time_zone":          "'" + tz + "'",
 		"foreign_key_checks": "0",
 	}
+	if c.tidb {
+		for k, v := range tidbSession {
+			mc.Params[k] = v
+		}
+	}
 	return mc.FormatDSN()
+}
+
+// tidbSession are the session variables of a TiDB target. A dump holds the
+// values of AUTO_RANDOM columns, and TiDB refuses explicit values for them
+// unless told to take them.
+var tidbSession = map[string]string{
+	"allow_auto_random_explicit_insert": "1",
 }
 
 // Addr names the target in errors; it never carries the password.
@@ -99,23 +114,25 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 64
 	}
-	release, err := cfg.registerTLS() // import/sink/tls.go
+	db, err := cfg.open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", cfg.Addr(), err)
+		return nil, err
 	}
-	db, err := sql.Open("mysql", cfg.DSN())
-	release() // the connector holds a copy
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", cfg.Addr(), err)
-	}
-	db.SetMaxOpenConns(cfg.MaxConns)
-	db.SetMaxIdleConns(cfg.MaxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
+	var version string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("target %s: %w%s", cfg.Addr(), err, cfg.tlsHint(err))
+		return nil, fmt.Errorf("target %s: %w", cfg.Addr(), err)
 	}
-	t := &Target{db: db, cfg: cfg}
+	if strings.Contains(version, "TiDB") {
+		// Session variables go in the DSN, so every pooled connection has
+		// them: open the pool again with TiDB's.
+		db.Close()
+		cfg.tidb = true
+		if db, err = cfg.open(ctx); err != nil {
+			return nil, err
+		}
+	}
+	t := &Target{db: db, cfg: cfg, version: version}
 	switch cfg.Mode {
 	case "load":
 		t.loadData = true
@@ -128,6 +145,33 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	}
 	return t, nil
 }
+
+// open opens and pings the pool.
+func (c Config) open(ctx context.Context) (*sql.DB, error) {
+	release, err := c.registerTLS() // import/sink/tls.go
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", c.Addr(), err)
+	}
+	db, err := sql.Open("mysql", c.DSN())
+	release() // the connector holds a copy
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", c.Addr(), err)
+	}
+	db.SetMaxOpenConns(c.MaxConns)
+	db.SetMaxIdleConns(c.MaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("target %s: %w%s", c.Addr(), err, c.tlsHint(err))
+	}
+	return db, nil
+}
+
+// IsTiDB says whether the target is a TiDB server.
+func (t *Target) IsTiDB() bool { return t.cfg.tidb }
+
+// Version is what the server's VERSION() said.
+func (t *Target) Version() string { return t.version }
 
 // DB is the pool, for schema work and verification.
 func (t *Target) DB() *sql.DB { return t.db }

@@ -49,6 +49,9 @@ type rowRef struct {
 	start int // of the row's text in tsv; it ends with '\n' where the next row starts
 	line  int64
 	hash  uint64 // the row's source digest hash
+	// end and nextLine are the source position after the row: where a
+	// batch split after it resumes (Flush on a transaction too large).
+	end, nextLine int64
 }
 
 // Result says how a batch went in.
@@ -60,6 +63,10 @@ type Result struct {
 	// Checkpoint is what was committed: `to` with the rows and digest of
 	// the rows that went in.
 	Checkpoint Checkpoint
+	// Parts is how many transactions the batch took: more than one when
+	// the target refused it as too large for one (TiDB's
+	// txn-total-size-limit) and it was split.
+	Parts int
 }
 
 // NewWriter starts a writer for a shard of file into table. cols names the
@@ -70,7 +77,7 @@ func (t *Target) NewWriter(job, shard, file string, table TableRef, cols []strin
 
 // Add buffers a row with its digest hash; it copies the values.
 func (w *Writer) Add(r source.Row, hash uint64) {
-	w.rows = append(w.rows, rowRef{start: len(w.tsv), line: r.Line, hash: hash})
+	w.rows = append(w.rows, rowRef{start: len(w.tsv), line: r.Line, hash: hash, end: r.End, nextLine: r.NextLine})
 	tsv := w.tsv
 	for i, v := range r.Values {
 		if i > 0 {
@@ -167,12 +174,7 @@ func (w *Writer) reset() {
 // one transaction. ErrFenced: another node owns the shard, nothing was
 // written. A *RowError names the row the target refused.
 func (w *Writer) Flush(ctx context.Context, from, to Checkpoint) (Result, error) {
-	var res Result
-	err := w.t.retry(ctx, func() error {
-		var err error
-		res, err = w.commit(ctx, from, w.advanced(from, to, nil))
-		return err
-	})
+	res, err := w.flush(ctx, from, to)
 	if err != nil {
 		var re *RowError
 		if !errors.Is(err, ErrFenced) && !errors.As(err, &re) {
@@ -182,6 +184,63 @@ func (w *Writer) Flush(ctx context.Context, from, to Checkpoint) (Result, error)
 	}
 	w.reset()
 	return res, nil
+}
+
+func (w *Writer) flush(ctx context.Context, from, to Checkpoint) (Result, error) {
+	var res Result
+	err := w.t.retry(ctx, func() error {
+		var err error
+		res, err = w.commit(ctx, from, w.advanced(from, to, nil))
+		return err
+	})
+	if tooLarge(err) {
+		if len(w.rows) > 1 {
+			return w.split(ctx, from, to)
+		}
+		if len(w.rows) == 1 {
+			// Alone and still too large: no split helps; name the row.
+			return res, &RowError{File: w.file, Line: w.rows[0].line, Table: w.table.String(),
+				Reason: err.Error() + " (this row alone is over the target's transaction size limit)"}
+		}
+	}
+	res.Parts = 1
+	return res, err
+}
+
+// split commits the batch as two halves, each in its own fenced
+// transaction, the first ending at its last row's source position; each
+// half splits again if it is still too large.
+func (w *Writer) split(ctx context.Context, from, to Checkpoint) (Result, error) {
+	k := len(w.rows) / 2
+	mid := to
+	mid.NextOffset, mid.NextLine, mid.Finished = w.rows[k-1].end, w.rows[k-1].nextLine, false
+	first, err := w.part(0, k).flush(ctx, from, mid)
+	if err != nil {
+		return first, err
+	}
+	second, err := w.part(k, len(w.rows)).flush(ctx, first.Checkpoint, to)
+	second.Rows += first.Rows
+	second.Affected += first.Affected
+	second.Rejected += first.Rejected
+	second.Parts += first.Parts
+	second.LoadData = second.LoadData && first.LoadData
+	return second, err
+}
+
+// part is a writer over rows [i, j) of w's batch, sharing its text.
+func (w *Writer) part(i, j int) *Writer {
+	p := &Writer{t: w.t, shard: w.shard, file: w.file, table: w.table, cols: w.cols}
+	base, end := w.rows[i].start, len(w.tsv)
+	if j < len(w.rows) {
+		end = w.rows[j].start
+	}
+	p.tsv = w.tsv[base:end:end]
+	p.rows = make([]rowRef, j-i)
+	for n, r := range w.rows[i:j] {
+		r.start -= base
+		p.rows[n] = r
+	}
+	return p
 }
 
 // commit is one try at the batch.
@@ -207,7 +266,7 @@ func (w *Writer) commit(ctx context.Context, from, to Checkpoint) (res Result, e
 	affected, err := w.insertBatch(ctx, from, to)
 	res.Affected = affected
 	var me *mysql.MySQLError
-	if err != nil && errors.As(err, &me) && !transient(err) {
+	if err != nil && errors.As(err, &me) && !transient(err) && !tooLarge(err) {
 		res.Checkpoint, res.Rejected, err = w.isolate(ctx, from, to)
 	}
 	return res, err
@@ -268,7 +327,7 @@ func (w *Writer) tryLoad(ctx context.Context, from, to Checkpoint) (ok bool, aff
 		b.WriteString("IGNORE ")
 	}
 	b.WriteString("INTO TABLE " + w.table.Quoted() +
-		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ENCLOSED BY '' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' STARTING BY ''")
+		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ENCLOSED BY '' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'")
 	if w.cols != nil {
 		b.WriteString(" " + columnList(w.cols))
 	}
@@ -398,20 +457,47 @@ func (w *Writer) insert(ctx context.Context, tx *sql.Tx, from, to int) (int64, e
 	}
 	n, _ := res.RowsAffected()
 	if w.t.cfg.OnDuplicate == "ignore" {
+		// SHOW WARNINGS first: on TiDB, SELECT @@warning_count clears the
+		// list, and SHOW WARNINGS keeps the count on both servers.
+		first, err := firstDataWarning(ctx, tx)
+		if err != nil {
+			return n, err
+		}
 		var warnings int64
 		if err := tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
 			return n, err
 		}
 		if warnings > int64(to-from)-n {
-			var level, msg string
-			var code int
-			if err := tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&level, &code, &msg); err != nil {
-				return n, err
+			if first == nil {
+				first = &mysql.MySQLError{Number: 1265, Message: "a value was changed to fit its column (the server listed no warning beyond duplicates)"}
 			}
-			return n, &mysql.MySQLError{Number: uint16(code), Message: msg}
+			return n, first
 		}
 	}
 	return n, nil
+}
+
+// firstDataWarning is the statement's first listed warning that is not a
+// skipped duplicate (nil: none), as an error. (TiDB has no SHOW WARNINGS
+// LIMIT.)
+func firstDataWarning(ctx context.Context, tx *sql.Tx) (*mysql.MySQLError, error) {
+	rows, err := tx.QueryContext(ctx, "SHOW WARNINGS")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var first *mysql.MySQLError
+	for rows.Next() {
+		var level, msg string
+		var code int
+		if err := rows.Scan(&level, &code, &msg); err != nil {
+			return nil, err
+		}
+		if code != 1062 && first == nil {
+			first = &mysql.MySQLError{Number: uint16(code), Message: msg}
+		}
+	}
+	return first, rows.Err()
 }
 
 // isolate finds the rows the target refuses by writing the batch row by
