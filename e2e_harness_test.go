@@ -70,6 +70,19 @@ type env struct {
 	job       meta.Job
 	gen       gendump.Options
 	extra     map[string]string // config lines added under their sections
+	tgt       target            // the database the nodes import into
+}
+
+// target is a database the nodes import into: the private MariaDB unless a
+// test says otherwise (e2e_tidb_test.go: TiDB).
+type target struct {
+	port           int
+	user, password string
+	dsn            func(db string) string
+}
+
+func mariaTarget() target {
+	return target{port: testDB.Port, user: testDB.User, password: testDB.Password, dsn: testDB.DSN}
 }
 
 func newEnv(t *testing.T, gen gendump.Options) *env {
@@ -99,7 +112,7 @@ func newEnvOn(t *testing.T, gen gendump.Options, endpoints []string, cli *client
 		}
 	}
 	job, _ := meta.NewJob("/storm", name)
-	return &env{t: t, dir: dir, endpoints: endpoints, etcd: cli, job: job, gen: gen, extra: map[string]string{}}
+	return &env{t: t, dir: dir, endpoints: endpoints, etcd: cli, job: job, gen: gen, extra: map[string]string{}, tgt: mariaTarget()}
 }
 
 // config writes a storm.toml; overrides are "section.key" = TOML value.
@@ -112,9 +125,9 @@ func (e *env) config(overrides map[string]string) string {
 		"source.dir":         fmt.Sprintf("%q", e.gen.Dir),
 		"source.csv.header":  fmt.Sprintf("%v", e.gen.Header),
 		"target.host":        `"127.0.0.1"`,
-		"target.port":        fmt.Sprint(testDB.Port),
-		"target.user":        fmt.Sprintf("%q", testDB.User),
-		"target.password":    fmt.Sprintf("%q", testDB.Password),
+		"target.port":        fmt.Sprint(e.tgt.port),
+		"target.user":        fmt.Sprintf("%q", e.tgt.user),
+		"target.password":    fmt.Sprintf("%q", e.tgt.password),
 		"node.workers":       "2",
 		"node.start-timeout": `"10s"`,
 		"import.shard-size":  "262144",
@@ -319,7 +332,7 @@ func (e *env) claimsOf(node string) []string {
 
 func (e *env) db() *sql.DB {
 	e.t.Helper()
-	db, err := sql.Open("mysql", testDB.DSN(""))
+	db, err := sql.Open("mysql", e.tgt.dsn(""))
 	if err != nil {
 		e.t.Fatal(err)
 	}

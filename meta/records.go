@@ -244,6 +244,19 @@ type TableResult struct {
 	Duplicates     int64  `json:"duplicates,omitempty"` // source rows replaced or skipped (on-duplicate)
 	OK             bool   `json:"ok"`
 	Note           string `json:"note,omitempty"`
+	// AdminChecksum is TiDB's own ADMIN CHECKSUM TABLE of the table after
+	// the import (TiDB targets only): a record to compare with a later one
+	// or with another cluster's, computed by TiKV over the stored KV pairs.
+	AdminChecksum *AdminChecksum `json:"admin_checksum,omitempty"`
+}
+
+// AdminChecksum is one ADMIN CHECKSUM TABLE result.
+type AdminChecksum struct {
+	CRC64XOR   string  `json:"crc64xor"` // decimal: an unsigned 64-bit value JSON numbers can't hold
+	TotalKVs   uint64  `json:"total_kvs"`
+	TotalBytes uint64  `json:"total_bytes"`
+	Seconds    float64 `json:"seconds"`
+	Error      string  `json:"error,omitempty"`
 }
 
 // VerifyRange is a part of a table the verify phase reads back: rows with

@@ -219,6 +219,9 @@ func (n *Node) verify(ctx context.Context, l *election.Leader) (any, error) {
 			}
 			r.OK = r.Actual == r.Expected
 		}
+		if n.target.IsTiDB() {
+			r.AdminChecksum = n.adminChecksum(ctx, pt.DB, pt.Table) // node/tidbchecksum.go
+		}
 		if dup != "error" && dup != "" && r.Actual < r.Expected {
 			// Duplicates replaced or skipped leave fewer rows than were
 			// read, and a digest that can't match the source's.
