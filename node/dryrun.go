@@ -149,11 +149,16 @@ func (d *DryRun) checkPrivileges(ctx context.Context, db *sql.DB) {
 func (d *DryRun) checkConnections(ctx context.Context, db *sql.DB, workers int) {
 	var maxConns, used int
 	var name string
+	need := workers + 2
 	err := db.QueryRowContext(ctx, "SELECT @@max_connections").Scan(&maxConns)
+	if err == nil && maxConns == 0 {
+		// TiDB: 0 is no limit (and it has no Threads_connected).
+		d.check("free connections", nil, fmt.Sprintf("max_connections = 0, no limit; this node uses about %d (node.workers + 2)", need), "")
+		return
+	}
 	if err == nil {
 		err = db.QueryRowContext(ctx, "SHOW STATUS LIKE 'Threads_connected'").Scan(&name, &used)
 	}
-	need := workers + 2
 	if err == nil && maxConns-used < need {
 		err = fmt.Errorf("%d of max_connections %d in use: this node needs about %d", used, maxConns, need)
 	}
