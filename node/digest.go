@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/cespare/xxhash/v2"
-
 	"storm/import/checksum"
 	"storm/import/source"
 	"storm/meta"
@@ -17,15 +15,15 @@ import (
 // table's digest can't be compared.
 const mixedColumns = "*mixed*"
 
-// rowDigester hashes source rows the way the verify phase hashes the rows
-// it reads back: canonically by the target column's type, over the
-// source's columns in the table's order.
+// rowDigester hashes source rows the way the verify phase hashes the
+// target's rows (the server in SQL, or storm on the rows it reads back):
+// canonically by the target column's type, over the source's columns in the
+// table's order.
 type rowDigester struct {
 	cols   []string // digest columns, in table order
 	perm   []int    // source field of each digest column
 	hasher *checksum.RowHasher
 	fields []checksum.Field
-	raw    *xxhash.Digest
 }
 
 // digestColumns caches a table's column types for hashing.
@@ -62,7 +60,7 @@ func (n *Node) newDigester(ctx context.Context, db, table string, srcCols []stri
 // newRowDigester maps the source's columns (nil: positional) onto the
 // table's columns tcols.
 func newRowDigester(tcols []checksum.Column, srcCols []string) *rowDigester {
-	d := &rowDigester{raw: xxhash.New()}
+	d := &rowDigester{}
 	var cols []checksum.Column
 	for i, c := range tcols {
 		src := i
@@ -93,13 +91,13 @@ func newRowDigester(tcols []checksum.Column, srcCols []string) *rowDigester {
 func (d *rowDigester) hash(vals []source.Value) uint64 {
 	for i, p := range d.perm {
 		if p >= len(vals) {
-			return checksum.RawRow(d.raw, vals)
+			return d.hasher.HashRaw(vals)
 		}
 		d.fields[i] = checksum.Field{Null: vals[p].Null, Data: vals[p].Data}
 	}
 	h, err := d.hasher.Hash(d.fields)
 	if err != nil {
-		return checksum.RawRow(d.raw, vals)
+		return d.hasher.HashRaw(vals)
 	}
 	return h
 }

@@ -1,9 +1,12 @@
 package checksum
 
 // Canonical row hashing: the source side (values read from dump files) and
-// the target side (the same rows read back from the server over the text
-// protocol) must hash equal when they hold the same logical values, so every
-// value goes through one normalisation that depends on its column type.
+// the target side (the same rows, hashed by the server itself, or read back
+// over the text protocol and hashed here) must hash equal when they hold the
+// same logical values, so every value goes through one normalisation that
+// depends on its column type. Where the server hashes, the canonical form
+// must be the server's own text of the value (sql.go says for which types
+// that was shown).
 //
 // The rules, and what was checked against MariaDB 10.11 (mariadb_test.go):
 //
@@ -59,25 +62,42 @@ package checksum
 //     differ, so a server that rewrites number spellings (MySQL prints 1e3
 //     as 1000.0) mismatches on them.
 //
-// The encoding of a field is framed like RawRow's: a tag byte 0 for NULL, or
-// 1, the little-endian 64-bit length and the normalised bytes. So NULL, ""
-// and "NULL" differ, field boundaries are unambiguous, and for the types kept
-// as they are the row hash equals RawRow's.
+// A row is hashed as text that the server can build too (sql.go), so that
+// the target side of a digest is either computed by the server in one
+// aggregate query or, where the server's text of a column can't be shown to
+// equal the canonical form, read back and normalised here. The row string
+// joins one term per column with ",":
+//
+//   - "N" for NULL;
+//   - for numbers, YEAR, BIT and temporal types, the canonical text itself:
+//     it never holds a "," and is never "N", so no framing is needed (and
+//     the server's CONCAT_WS does not pay for one);
+//   - for every other type, the byte length in decimal, ":", and the
+//     canonical bytes, so that any byte may appear in a value.
+//
+// The row hash is the first 8 bytes of the SHA-1 of the row string, big
+// endian: CAST(CONV(LEFT(SHA1(row),16),16,10) AS UNSIGNED) in SQL. SHA-1,
+// not MD5 (MariaDB's MD5 costs twice its SHA-1) nor a CRC (affine: the XOR
+// of CRCs does not change when two rows of equal lengths swap a value).
+// So NULL, "" and "NULL" differ, field boundaries are unambiguous, and for
+// the types kept as they are the row hash equals HashRaw's.
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
+	"storm/import/source"
 )
 
 // Column is what the hasher needs to know of a target column, read from
@@ -92,6 +112,11 @@ type Column struct {
 	// TIME_TRUNCATE_FRACTIONAL) instead of rounding them. ColumnsQuery
 	// fills it in from the session reading the columns.
 	TruncFraction bool
+	// Nullable is IS_NULLABLE; Charset is CHARACTER_SET_NAME in lower case,
+	// "" for types that have none. Only the server's side of the hash
+	// (RowHashSQL) uses them: the row string is the same either way.
+	Nullable bool
+	Charset  string
 }
 
 // Field is one value: Null, or the bytes.
@@ -101,14 +126,15 @@ type Field struct {
 }
 
 // ColumnsQuery reads the columns of a table (two ? placeholders: schema,
-// table) in ordinal order; ScanColumns reads its rows. The last column
+// table) in ordinal order; ScanColumns reads its rows. The fifth column
 // says whether the server truncates fractional seconds, from VERSION() and
 // the session's sql_mode: run it on a session configured like the import's.
 const ColumnsQuery = "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, " +
 	"CASE WHEN DATA_TYPE IN ('datetime', 'timestamp', 'time') THEN COALESCE(DATETIME_PRECISION, 0) " +
 	"ELSE COALESCE(NUMERIC_SCALE, 0) END, " +
 	"(VERSION() LIKE '%MariaDB%' AND @@SESSION.sql_mode NOT LIKE '%TIME_ROUND_FRACTIONAL%') " +
-	"OR @@SESSION.sql_mode LIKE '%TIME_TRUNCATE_FRACTIONAL%' " +
+	"OR @@SESSION.sql_mode LIKE '%TIME_TRUNCATE_FRACTIONAL%', " +
+	"IS_NULLABLE = 'YES', LOWER(COALESCE(CHARACTER_SET_NAME, '')) " +
 	"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
 
 // ScanColumns reads the rows of ColumnsQuery and closes them. A table with
@@ -118,7 +144,7 @@ func ScanColumns(rows *sql.Rows) ([]Column, error) {
 	var cols []Column
 	for rows.Next() {
 		var c Column
-		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Scale, &c.TruncFraction); err != nil {
+		if err := rows.Scan(&c.Name, &c.DataType, &c.ColumnType, &c.Scale, &c.TruncFraction, &c.Nullable, &c.Charset); err != nil {
 			return nil, fmt.Errorf("checksum: read column: %w", err)
 		}
 		c.DataType = strings.ToLower(c.DataType)
@@ -137,7 +163,8 @@ func ScanColumns(rows *sql.Rows) ([]Column, error) {
 // concurrent use (reuses buffers); make one per goroutine.
 type RowHasher struct {
 	specs []spec
-	h     *xxhash.Digest
+	sha   hash.Hash // for rows with a long value, streamed
+	sum   []byte
 	buf   []byte
 }
 
@@ -145,7 +172,7 @@ type RowHasher struct {
 // can't read (a malformed ENUM list, say) makes every non-NULL value of that
 // column an error in Hash.
 func NewRowHasher(cols []Column) *RowHasher {
-	h := &RowHasher{specs: make([]spec, len(cols)), h: xxhash.New()}
+	h := &RowHasher{specs: make([]spec, len(cols)), sha: sha1.New(), sum: make([]byte, 0, sha1.Size)}
 	for i, c := range cols {
 		h.specs[i] = prepare(c)
 	}
@@ -153,11 +180,12 @@ func NewRowHasher(cols []Column) *RowHasher {
 }
 
 // Hash returns the canonical 64-bit hash of a row; vals[i] belongs to
-// cols[i]. It equals xxhash64 of the concatenated Canonical encodings.
+// cols[i]. It is the row hash of the row string joining the Canonical
+// terms of the values with ",".
 //
-// The encodings of a row are gathered in one buffer and hashed at once;
-// only a long value kept as it is (a TEXT or BLOB) is streamed into the
-// digest without being copied.
+// The row string is gathered in one buffer and hashed at once; only a long
+// value kept as it is (a TEXT or BLOB) is streamed into the digest without
+// being copied.
 func (h *RowHasher) Hash(vals []Field) (uint64, error) {
 	if len(vals) != len(h.specs) {
 		return 0, fmt.Errorf("checksum: row has %d values for %d columns", len(vals), len(h.specs))
@@ -166,58 +194,78 @@ func (h *RowHasher) Hash(vals []Field) (uint64, error) {
 	streaming := false
 	for i, f := range vals {
 		s := &h.specs[i]
-		if f.Null {
-			buf = append(buf, tagNull)
-			continue
+		if i > 0 {
+			buf = append(buf, ',')
 		}
-		start := len(buf)
-		buf = append(buf, tagValue, 0, 0, 0, 0, 0, 0, 0, 0)
 		switch {
+		case f.Null:
+			buf = append(buf, 'N')
 		case s.kind == kRaw && len(f.Data) > streamAbove:
-			binary.LittleEndian.PutUint64(buf[start+1:], uint64(len(f.Data)))
+			buf = strconv.AppendInt(buf, int64(len(f.Data)), 10)
+			buf = append(buf, ':')
 			if !streaming {
-				h.h.Reset()
+				h.sha.Reset()
 				streaming = true
 			}
-			_, _ = h.h.Write(buf)
-			_, _ = h.h.Write(f.Data)
+			_, _ = h.sha.Write(buf)
+			_, _ = h.sha.Write(f.Data)
 			buf = buf[:0]
-			continue
 		case s.kind == kRaw:
+			buf = strconv.AppendInt(buf, int64(len(f.Data)), 10)
+			buf = append(buf, ':')
 			buf = append(buf, f.Data...)
 		default:
 			var err error
-			if buf, err = s.appendValue(buf, f.Data); err != nil {
+			if buf, err = s.appendTerm(buf, f.Data); err != nil {
 				h.buf = buf[:0]
 				return 0, s.fail(f.Data, err)
 			}
 		}
-		binary.LittleEndian.PutUint64(buf[start+1:], uint64(len(buf)-start-9))
 	}
 	h.buf = buf[:0]
 	if !streaming {
-		return xxhash.Sum64(buf), nil
+		sum := sha1.Sum(buf)
+		return binary.BigEndian.Uint64(sum[:8]), nil
 	}
-	_, _ = h.h.Write(buf)
-	return h.h.Sum64(), nil
+	_, _ = h.sha.Write(buf)
+	h.sum = h.sha.Sum(h.sum[:0])
+	return binary.BigEndian.Uint64(h.sum), nil
+}
+
+// HashRaw hashes a row's fields as read from the source, unnormalised, each
+// framed as a string column's: for a row whose values can't be normalised.
+// NULL is distinct from every string, and field boundaries are unambiguous.
+func (h *RowHasher) HashRaw(vals []source.Value) uint64 {
+	buf := h.buf[:0]
+	for i, v := range vals {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		if v.Null {
+			buf = append(buf, 'N')
+			continue
+		}
+		buf = strconv.AppendInt(buf, int64(len(v.Data)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, v.Data...)
+	}
+	h.buf = buf[:0]
+	sum := sha1.Sum(buf)
+	return binary.BigEndian.Uint64(sum[:8])
 }
 
 // streamAbove is the length from which a value kept as it is goes into
 // the digest directly rather than through the row's buffer.
 const streamAbove = 256
 
-// Canonical appends the canonical encoding of one value of column c to dst:
-// the tag byte, then for a value its length and normalised bytes. The error
-// names the column and says why the value can't be normalised.
+// Canonical appends the term of one value of column c to dst, as it
+// appears in the row string: "N", the canonical text, or its length, ":"
+// and the canonical bytes. The error names the column and says why the
+// value can't be normalised.
 func Canonical(dst []byte, c Column, f Field) ([]byte, error) {
 	s := prepare(c)
 	return s.appendField(dst, f)
 }
-
-const (
-	tagNull  = 0
-	tagValue = 1
-)
 
 type kind uint8
 
@@ -401,18 +449,48 @@ func parseMembers(ct string) ([]string, error) {
 	}
 }
 
-// appendField appends the framed encoding of f.
+// appendField appends the term of f.
 func (s *spec) appendField(dst []byte, f Field) ([]byte, error) {
 	if f.Null {
-		return append(dst, tagNull), nil
+		return append(dst, 'N'), nil
 	}
 	start := len(dst)
-	dst = append(dst, tagValue, 0, 0, 0, 0, 0, 0, 0, 0)
-	dst, err := s.appendValue(dst, f.Data)
+	dst, err := s.appendTerm(dst, f.Data)
 	if err != nil {
 		return dst[:start], s.fail(f.Data, err)
 	}
-	binary.LittleEndian.PutUint64(dst[start+1:], uint64(len(dst)-start-9))
+	return dst, nil
+}
+
+// plain reports whether the canonical text of the column's values goes
+// into the row string as it is: numbers, YEAR, BIT (as a decimal) and
+// temporal values, whose text never holds a "," and is never "N".
+func (s *spec) plain() bool {
+	switch s.kind {
+	case kInt, kYear, kDecimal, kFloat, kDouble, kFixedFloat, kFixedDouble, kDate, kDateTime, kTime, kBit:
+		return true
+	}
+	return false
+}
+
+// appendTerm appends the term of a non-NULL value: its canonical text, or
+// for a column that is not plain its length, ":" and its canonical bytes.
+func (s *spec) appendTerm(dst, b []byte) ([]byte, error) {
+	start := len(dst)
+	dst, err := s.appendValue(dst, b)
+	if err != nil || s.plain() {
+		return dst, err
+	}
+	// Put the length in front: the value is appended first because most
+	// normalisations don't know their length in advance; it is short.
+	n := len(dst) - start
+	var d [24]byte
+	p := strconv.AppendInt(d[:0], int64(n), 10)
+	k := len(p) + 1
+	dst = append(dst, d[:k]...)
+	copy(dst[start+k:], dst[start:start+n])
+	copy(dst[start:], p)
+	dst[start+len(p)] = ':'
 	return dst, nil
 }
 

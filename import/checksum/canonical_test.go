@@ -1,11 +1,12 @@
 package checksum
 
 import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/cespare/xxhash/v2"
 
 	"storm/import/source"
 )
@@ -25,6 +26,38 @@ func mariaCol(dataType, columnType string, scale int) Column {
 func text(s string) Field { return Field{Data: []byte(s)} }
 
 var nullField = Field{Null: true}
+
+// value is the canonical bytes in a non-NULL term: the term itself for a
+// plain column, what follows the length and ":" otherwise.
+func value(c Column, term []byte) []byte {
+	s := prepare(c)
+	if s.plain() {
+		return term
+	}
+	return term[bytes.IndexByte(term, ':')+1:]
+}
+
+// rowString joins the terms of a row, as the server's CONCAT_WS does.
+func rowString(t *testing.T, cols []Column, vals []Field) []byte {
+	t.Helper()
+	var enc []byte
+	for i, f := range vals {
+		if i > 0 {
+			enc = append(enc, ',')
+		}
+		var err error
+		if enc, err = Canonical(enc, cols[i], f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return enc
+}
+
+// rowHash is the first 8 bytes of the SHA-1 of a row string, big endian.
+func rowHash(row []byte) uint64 {
+	sum := sha1.Sum(row)
+	return binary.BigEndian.Uint64(sum[:8])
+}
 
 func canon(t *testing.T, c Column, f Field) []byte {
 	t.Helper()
@@ -222,11 +255,11 @@ func TestCanonicalEqual(t *testing.T) {
 		a := canon(t, tc.c, text(tc.source))
 		b := canon(t, tc.c, text(tc.server))
 		if string(a) != string(b) {
-			t.Errorf("%s: source %q -> %q, server %q -> %q", tc.c.ColumnType, tc.source, a[9:], tc.server, b[9:])
+			t.Errorf("%s: source %q -> %q, server %q -> %q", tc.c.ColumnType, tc.source, a, tc.server, b)
 			continue
 		}
-		if tc.want != "" && string(a[9:]) != tc.want {
-			t.Errorf("%s: %q -> %q, want %q", tc.c.ColumnType, tc.source, a[9:], tc.want)
+		if tc.want != "" && string(value(tc.c, a)) != tc.want {
+			t.Errorf("%s: %q -> %q, want %q", tc.c.ColumnType, tc.source, a, tc.want)
 		}
 	}
 }
@@ -350,16 +383,13 @@ func TestHash(t *testing.T) {
 		t.Errorf("same row hashes %016x from the source, %016x from the server", s1, s2)
 	}
 
-	// Hash is xxhash64 over the concatenated Canonical encodings.
-	var enc []byte
-	for i, f := range server {
-		var err error
-		if enc, err = Canonical(enc, cols[i], f); err != nil {
-			t.Fatal(err)
-		}
+	// Hash is the row hash of the Canonical terms joined with ",".
+	enc := rowString(t, cols, server)
+	if want := "7,1.5000,2024-03-05 07:08:09.500000,2:ab,3:a,c,2:ab,1:c"; string(enc) != want {
+		t.Errorf("row string %q, want %q", enc, want)
 	}
-	if x := xxhash.Sum64(enc); x != s1 {
-		t.Errorf("Hash %016x, xxhash of Canonical %016x", s1, x)
+	if x := rowHash(enc); x != s1 {
+		t.Errorf("Hash %016x, row hash of the Canonical terms %016x", s1, x)
 	}
 
 	variants := map[string][]Field{
@@ -396,12 +426,12 @@ func TestHash(t *testing.T) {
 		}
 	}
 
-	// Columns kept as they are hash like RawRow.
+	// Columns kept as they are hash like HashRaw.
 	raw := []source.Value{{Data: []byte("x")}, {Null: true}, {Data: []byte("")}}
-	x, err := NewRowHasher([]Column{col("varchar", "varchar(4)", 0), col("blob", "blob", 0), col("text", "text", 0)}).
-		Hash([]Field{text("x"), nullField, text("")})
-	if err != nil || x != RawRow(xxhash.New(), raw) {
-		t.Errorf("raw columns: %016x, RawRow %016x, %v", x, RawRow(xxhash.New(), raw), err)
+	rh := NewRowHasher([]Column{col("varchar", "varchar(4)", 0), col("blob", "blob", 0), col("text", "text", 0)})
+	x, err := rh.Hash([]Field{text("x"), nullField, text("")})
+	if err != nil || x != rh.HashRaw(raw) {
+		t.Errorf("raw columns: %016x, HashRaw %016x, %v", x, rh.HashRaw(raw), err)
 	}
 
 	for _, n := range []int{0, len(cols) - 1, len(cols) + 1} {
