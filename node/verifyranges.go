@@ -73,6 +73,16 @@ func (n *Node) verifyPlan(ctx context.Context, l *election.Leader) (any, error) 
 				}
 				vt.Ranges = len(rs)
 				ranges = append(ranges, rs...)
+				// Each range decides again (rangeDigest): this only says
+				// in the plan, and in the barrier, which way it will go. A
+				// column gone from the target fails the ranges, not this.
+				how := "by the server"
+				if tcols, err := n.rangeColumns(ctx, rs[0]); err == nil {
+					if _, err := n.rowHashSQL(tcols); err != nil {
+						how, vt.Note = "read back", "target digest read back by storm: "+err.Error()
+					}
+				}
+				n.log.Info("verify digest planned", "table", pt.DB+"."+pt.Table, "ranges", len(rs), "target_digest", how)
 			}
 		}
 		sum.Tables = append(sum.Tables, vt)
@@ -219,7 +229,7 @@ func integerPK(ctx context.Context, db *sql.DB, schema, table string) (string, e
 	return "", nil
 }
 
-// verifyRanges reads back the verify ranges with this node's workers, as
+// verifyRanges digests the verify ranges with this node's workers, as
 // peers do, until every range is done.
 func (n *Node) verifyRanges(ctx context.Context, sess *concurrency.Session) error {
 	v := newView[meta.VerifyRange](n.job, meta.VerifyPool, n.cfg.NodeID, n.log)
@@ -249,7 +259,7 @@ func (n *Node) verifyRanges(ctx context.Context, sess *concurrency.Session) erro
 	return err
 }
 
-// verifyRange claims one range, reads it back and records its digest. A
+// verifyRange claims one range, digests it and records the digest. A
 // range that keeps failing is recorded as failed: the job can't be
 // verified.
 func (n *Node) verifyRange(ctx context.Context, sess *concurrency.Session, id string, r meta.VerifyRange) error {
@@ -261,7 +271,7 @@ func (n *Node) verifyRange(ctx context.Context, sess *concurrency.Session, id st
 	start := time.Now()
 	var d checksum.Digest
 	for try := 1; ; try++ {
-		d, err = n.readBack(ctx, r)
+		d, err = n.rangeDigest(ctx, r)
 		if err == nil || ctx.Err() != nil || try == 5 {
 			break
 		}
@@ -285,13 +295,40 @@ func (n *Node) verifyRange(ctx context.Context, sess *concurrency.Session, id st
 	return err
 }
 
-// readBack computes the target digest of a range over the text protocol
-// (the driver interpolates the bounds, so no binary protocol).
-func (n *Node) readBack(ctx context.Context, r meta.VerifyRange) (checksum.Digest, error) {
-	var d checksum.Digest
+// rangeDigest computes the target digest of a range. Where the server can
+// compute the row hash of every digest column (checksum.RowHashSQL), one
+// aggregate query does, and no row crosses the network; otherwise, or when
+// that query fails, the rows are read back and hashed here.
+func (n *Node) rangeDigest(ctx context.Context, r meta.VerifyRange) (checksum.Digest, error) {
+	cols, err := n.rangeColumns(ctx, r)
+	if err != nil {
+		return checksum.Digest{}, err
+	}
+	if expr, err := n.rowHashSQL(cols); err == nil {
+		d, err := serverDigest(ctx, n.target.DB(), r, expr)
+		if err == nil || ctx.Err() != nil {
+			return d, err
+		}
+		n.log.Warn("the server could not digest the range; reading it back", "table", r.DB+"."+r.Table, "range", r.ID, "err", err)
+	}
+	return readBack(ctx, n.target.DB(), r, cols)
+}
+
+// rowHashSQL is the server's row hash of cols, or why the target's rows
+// must be read back instead.
+func (n *Node) rowHashSQL(cols []checksum.Column) (string, error) {
+	if v := n.target.Version(); !checksum.ServerComputes(v) {
+		return "", fmt.Errorf("server %q: its text of each type is not known", v)
+	}
+	return checksum.RowHashSQL(cols)
+}
+
+// rangeColumns returns the types of the range's digest columns, in the
+// range's order.
+func (n *Node) rangeColumns(ctx context.Context, r meta.VerifyRange) ([]checksum.Column, error) {
 	tcols, err := n.digestColumns(ctx, r.DB, r.Table)
 	if err != nil {
-		return d, err
+		return nil, err
 	}
 	var cols []checksum.Column
 	for _, name := range r.Columns {
@@ -303,9 +340,46 @@ func (n *Node) readBack(ctx context.Context, r meta.VerifyRange) (checksum.Diges
 			}
 		}
 		if !found {
-			return d, fmt.Errorf("verify %s.%s: column %s is gone from the target", r.DB, r.Table, name)
+			return nil, fmt.Errorf("verify %s.%s: column %s is gone from the target", r.DB, r.Table, name)
 		}
 	}
+	return cols, nil
+}
+
+// rangeWhere is the WHERE clause of a range, with its arguments.
+func rangeWhere(r meta.VerifyRange) (string, []any) {
+	var conds []string
+	var args []any
+	if r.Lo != nil {
+		conds, args = append(conds, sink.QuoteIdent(r.PK)+" >= ?"), append(args, *r.Lo)
+	}
+	if r.Hi != nil {
+		conds, args = append(conds, sink.QuoteIdent(r.PK)+" < ?"), append(args, *r.Hi)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// serverDigest has the server digest a range: COUNT(*) and the BIT_XOR of
+// the row hashes, which the server returns as an unsigned 64-bit integer
+// (BIT_XOR of no rows is 0).
+func serverDigest(ctx context.Context, db *sql.DB, r meta.VerifyRange, rowHash string) (checksum.Digest, error) {
+	var d checksum.Digest
+	where, args := rangeWhere(r)
+	q := "SELECT COUNT(*), BIT_XOR(" + rowHash + ") FROM " + sink.TableRef{DB: r.DB, Name: r.Table}.Quoted() + where
+	if err := db.QueryRowContext(ctx, q, args...).Scan(&d.Count, &d.XOR); err != nil {
+		return checksum.Digest{}, fmt.Errorf("verify %s.%s: server digest: %w", r.DB, r.Table, err)
+	}
+	return d, nil
+}
+
+// readBack computes the target digest of a range by reading its rows over
+// the text protocol (the driver interpolates the bounds, so no binary
+// protocol) and hashing them as the import hashed the source.
+func readBack(ctx context.Context, db *sql.DB, r meta.VerifyRange, cols []checksum.Column) (checksum.Digest, error) {
+	var d checksum.Digest
 	q := make([]string, len(cols))
 	for i, c := range cols {
 		q[i] = sink.QuoteIdent(c.Name)
@@ -318,18 +392,8 @@ func (n *Node) readBack(ctx context.Context, r meta.VerifyRange) (checksum.Diges
 			q[i] = "CAST(" + q[i] + " AS CHAR)"
 		}
 	}
-	query := "SELECT " + strings.Join(q, ",") + " FROM " + sink.TableRef{DB: r.DB, Name: r.Table}.Quoted()
-	var conds []string
-	var args []any
-	if r.Lo != nil {
-		conds, args = append(conds, sink.QuoteIdent(r.PK)+" >= ?"), append(args, *r.Lo)
-	}
-	if r.Hi != nil {
-		conds, args = append(conds, sink.QuoteIdent(r.PK)+" < ?"), append(args, *r.Hi)
-	}
-	if len(conds) > 0 {
-		query += " WHERE " + strings.Join(conds, " AND ")
-	}
+	where, args := rangeWhere(r)
+	query := "SELECT " + strings.Join(q, ",") + " FROM " + sink.TableRef{DB: r.DB, Name: r.Table}.Quoted() + where
 	h := checksum.NewRowHasher(cols)
 	fields := make([]checksum.Field, len(cols))
 	add := func() error {
@@ -339,12 +403,12 @@ func (n *Node) readBack(ctx context.Context, r meta.VerifyRange) (checksum.Diges
 		}
 		return err
 	}
-	err = readRaw(ctx, n.target.DB(), query, args, fields, add)
+	err := readRaw(ctx, db, query, args, fields, add)
 	if errors.Is(err, errNoRaw) {
-		err = readRows(ctx, n.target.DB(), query, args, fields, add)
+		err = readRows(ctx, db, query, args, fields, add)
 	}
 	if err != nil {
-		return d, fmt.Errorf("verify %s.%s: %w", r.DB, r.Table, err)
+		return d, fmt.Errorf("verify %s.%s: read back: %w", r.DB, r.Table, err)
 	}
 	return d, nil
 }
@@ -400,6 +464,15 @@ func readRaw(ctx context.Context, db *sql.DB, query string, args []any, fields [
 					fields[i] = checksum.Field{Data: nums[i]}
 				case uint64:
 					nums[i] = strconv.AppendUint(nums[i][:0], x, 10)
+					fields[i] = checksum.Field{Data: nums[i]}
+				case float32:
+					// FLOAT: the driver parsed the server's text into the
+					// nearest float32, which the shortest form names
+					// exactly; the hasher narrows it to the same float32.
+					nums[i] = strconv.AppendFloat(nums[i][:0], float64(x), 'g', -1, 32)
+					fields[i] = checksum.Field{Data: nums[i]}
+				case float64:
+					nums[i] = strconv.AppendFloat(nums[i][:0], x, 'g', -1, 64)
 					fields[i] = checksum.Field{Data: nums[i]}
 				default:
 					return fmt.Errorf("column %d: unexpected %T from the driver", i+1, v)
