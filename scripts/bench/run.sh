@@ -290,6 +290,11 @@ OUT="$WORK/results.md"
   echo
   bin/bench-report -results "$RESULTS" -rows "$ROWS" -bytes "$BYTES"
   echo
+  for l in storm storm-digest; do
+    if ls "$LOGS"/$l.*.err >/dev/null 2>&1; then
+      echo "Phases of the $l runs: $(bin/bench-report -phases "$LOGS/$l.*.err" 2>&1)"
+    fi
+  done
   if ls "$LOGS"/storm-3nodes.*.err >/dev/null 2>&1; then
     echo "Barrier latency of the last 3-node run: $(bin/bench-report -barrier "$LOGS/storm-3nodes.$RUNS.err" 2>&1)"
   fi

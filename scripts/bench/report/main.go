@@ -4,6 +4,7 @@
 //
 //	report -results results.jsonl -rows N -bytes B
 //	report -barrier 'DIR/n*.log'
+//	report -phases 'DIR/storm-digest.*.err'
 //
 // Labels are "<loader>/<run>". Ratios are speed ratios: the other loader's
 // median wall time over this one's, so above 1 means faster than it.
@@ -35,7 +36,8 @@ type result struct {
 type loader struct {
 	name  string
 	walls []float64
-	rss   int64 // largest over the runs
+	byRun map[string]float64 // wall time by run number
+	rss   int64              // largest over the runs
 	cpu   []float64
 	fail  int
 }
@@ -59,9 +61,17 @@ func main() {
 	myloader := flag.String("myloader", "myloader", "loader the first ratio compares with")
 	loaddata := flag.String("loaddata", "load-data", "loader the second ratio compares with")
 	barrier := flag.String("barrier", "", "instead: storm node logs (a glob) to read the time from the last shard done to the barrier from")
+	phases := flag.String("phases", "", "instead: one-node storm logs (a glob), one a run, to read the import and verify phases' times from")
 	flag.Parse()
 	if *barrier != "" {
 		if err := barrierLatency(*barrier); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *phases != "" {
+		if err := phaseTimes(*phases); err != nil {
 			fmt.Fprintln(os.Stderr, "report:", err)
 			os.Exit(1)
 		}
@@ -83,10 +93,10 @@ func main() {
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			continue
 		}
-		name, _, _ := strings.Cut(r.Label, "/")
+		name, run, _ := strings.Cut(r.Label, "/")
 		l := by[name]
 		if l == nil {
-			l = &loader{name: name}
+			l = &loader{name: name, byRun: map[string]float64{}}
 			by[name] = l
 			order = append(order, name)
 		}
@@ -95,6 +105,7 @@ func main() {
 			continue
 		}
 		l.walls = append(l.walls, r.WallSec)
+		l.byRun[run] = r.WallSec
 		l.cpu = append(l.cpu, r.UserSec+r.SysSec)
 		l.rss = max(l.rss, r.MaxRSS)
 	}
@@ -125,6 +136,34 @@ func main() {
 		fmt.Printf("| %s | %s | %s | %.2f | %.0f | %.1f | %.0f | %.1f | %s | %s |\n", name, runs, strings.Join(each, ", "), m,
 			float64(*rows)/m, float64(*bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu), ratio(*myloader, l), ratio(*loaddata, l))
 	}
+	digestCost(by["storm"], by["storm-digest"])
+}
+
+// digestCost prints what verify.mode = digest costs, paired by round: a
+// round runs storm and storm-digest back to back, so their difference is
+// less exposed to the machine's load drifting over the bench than the
+// ratio of the medians is.
+func digestCost(off, digest *loader) {
+	if off == nil || digest == nil {
+		return
+	}
+	var diffs []float64
+	var each []string
+	for run, w := range digest.byRun {
+		if o, ok := off.byRun[run]; ok {
+			diffs = append(diffs, w-o)
+		}
+	}
+	if len(diffs) == 0 {
+		return
+	}
+	slices.Sort(diffs)
+	for _, d := range diffs {
+		each = append(each, fmt.Sprintf("%.1f", d))
+	}
+	m := median(diffs)
+	fmt.Printf("\nstorm-digest - storm, paired by round: %s s; median %.2f s, %.0f%% of storm's median\n",
+		strings.Join(each, ", "), m, 100*m/median(off.walls))
 }
 
 // barrierLatency reads storm's text logs and prints the time from the last
@@ -168,5 +207,54 @@ func barrierLatency(glob string) error {
 	}
 	fmt.Printf("last shard done -> barrier written: %d ms (%s -> %s)\n", barrier.Sub(lastDone).Milliseconds(),
 		lastDone.Format("15:04:05.000"), barrier.Format("15:04:05.000"))
+	return nil
+}
+
+// phaseTimes reads one-node storm logs, one a run, and prints per run the
+// import phase (workers started to verify-plan leading) and the verify
+// phases (from there to the barrier), then their medians.
+func phaseTimes(glob string) error {
+	files, err := filepath.Glob(glob)
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no logs match %s", glob)
+	}
+	var imports, verifies []float64
+	var each []string
+	for _, p := range files {
+		var start, plan, barrier time.Time
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "time=") {
+				continue
+			}
+			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			t, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil {
+				continue
+			}
+			switch {
+			case start.IsZero() && strings.Contains(line, `msg="phase import: starting workers"`):
+				start = t
+			case plan.IsZero() && strings.Contains(line, `msg="leading phase"`) && strings.Contains(line, "phase=verify-plan"):
+				plan = t
+			case strings.Contains(line, `msg="barrier written"`):
+				barrier = t
+			}
+		}
+		f.Close()
+		if start.IsZero() || plan.IsZero() || barrier.IsZero() {
+			return fmt.Errorf("%s: no import start, verify-plan or barrier line", p)
+		}
+		imports = append(imports, plan.Sub(start).Seconds())
+		verifies = append(verifies, barrier.Sub(plan).Seconds())
+		each = append(each, fmt.Sprintf("%.1f + %.1f", plan.Sub(start).Seconds(), barrier.Sub(plan).Seconds()))
+	}
+	fmt.Printf("import + verify s: %s; medians %.2f + %.2f\n", strings.Join(each, ", "), median(imports), median(verifies))
 	return nil
 }
