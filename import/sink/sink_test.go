@@ -396,3 +396,53 @@ func TestMaxErrors(t *testing.T) {
 		})
 	}
 }
+
+// Text goes into a column of another character set converted, the same on
+// both write paths (LOAD DATA's CHARACTER SET utf8mb4, INSERT's utf8mb4
+// connection): "é" is E9 in latin1, and a character latin1 lacks is
+// refused, not stored as UTF-8 bytes. Binary columns keep the bytes.
+func TestCharsetConversion(t *testing.T) {
+	for _, mode := range []string{"load", "insert"} {
+		t.Run(mode, func(t *testing.T) {
+			tg := openTarget(t, mode, "error")
+			ref := newTable(t, tg, "(id INT PRIMARY KEY, l VARCHAR(8) CHARACTER SET latin1, b VARBINARY(8))")
+			cp, err := tg.Acquire(t.Context(), "job", "cs-"+mode, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := tg.NewWriter("job", "cs-"+mode, "cs.csv", ref, nil)
+			w.Add(row(1, str("1"), str("é"), str("é")), 0)
+			to := cp
+			to.NextOffset, to.Rows = 10, 1
+			if _, err := w.Flush(t.Context(), cp, to); err != nil {
+				t.Fatal(err)
+			}
+			var l, b string
+			if err := tg.DB().QueryRow("SELECT HEX(l), HEX(b) FROM "+ref.Quoted()).Scan(&l, &b); err != nil {
+				t.Fatal(err)
+			}
+			// TiDB keeps latin1 columns in UTF-8 (its latin1 is a label), on
+			// both paths alike.
+			wantL := "E9"
+			if tg.IsTiDB() {
+				wantL = "C3A9"
+			}
+			if l != wantL || b != "C3A9" {
+				t.Errorf("latin1 column holds %s, binary %s; want %s and C3A9", l, b, wantL)
+			}
+			if tg.IsTiDB() {
+				return
+			}
+
+			w = tg.NewWriter("job", "cs-"+mode, "cs.csv", ref, nil)
+			w.Add(row(2, str("2"), str("中"), str("")), 0)
+			from := to
+			to.NextOffset, to.Rows = 20, 2
+			_, err = w.Flush(t.Context(), from, to)
+			var re *RowError
+			if !errors.As(err, &re) || re.Line != 2 {
+				t.Fatalf("a character latin1 lacks: %v, want a RowError at line 2", err)
+			}
+		})
+	}
+}

@@ -56,6 +56,7 @@ func TestTiDBSink(t *testing.T) {
 				"RefusedRows":            TestRefusedRows,
 				"MaxErrors":              TestMaxErrors,
 				"LandedWithRejectedRows": TestRetryAfterLandedCommitWithRejectedRows,
+				"CharsetConversion":      TestCharsetConversion,
 			} {
 				t.Run(name, test)
 			}

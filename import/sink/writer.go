@@ -35,6 +35,10 @@ type Writer struct {
 	vals []value // the decoded values of the rows of one INSERT statement
 	dec  []byte  // their bytes
 
+	// asBytes marks the values whose column takes bytes (bytesColumns),
+	// learned at the first INSERT.
+	asBytes []bool
+
 	// landed is what an earlier try of the batch committed when its answer
 	// was lost (begin finds it); the try in progress reports it.
 	landed *Checkpoint
@@ -229,7 +233,7 @@ func (w *Writer) split(ctx context.Context, from, to Checkpoint) (Result, error)
 
 // part is a writer over rows [i, j) of w's batch, sharing its text.
 func (w *Writer) part(i, j int) *Writer {
-	p := &Writer{t: w.t, shard: w.shard, file: w.file, table: w.table, cols: w.cols}
+	p := &Writer{t: w.t, shard: w.shard, file: w.file, table: w.table, cols: w.cols, asBytes: w.asBytes}
 	base, end := w.rows[i].start, len(w.tsv)
 	if j < len(w.rows) {
 		end = w.rows[j].start
@@ -429,6 +433,12 @@ func (w *Writer) insert(ctx context.Context, tx *sql.Tx, from, to int) (int64, e
 		w.dec = make([]byte, 0, size)
 	}
 	w.dec, w.vals = w.dec[:0], w.vals[:0]
+	if w.asBytes == nil {
+		var err error
+		if w.asBytes, err = w.bytesColumns(ctx); err != nil {
+			return 0, err
+		}
+	}
 	var args []any
 	for k := from; k < to; k++ {
 		if k > from {
@@ -442,11 +452,17 @@ func (w *Writer) insert(ctx context.Context, tx *sql.Tx, from, to int) (int64, e
 				b.WriteByte(',')
 			}
 			b.WriteByte('?')
-			if v.null {
+			switch {
+			case v.null:
 				args = append(args, nil)
-			} else {
-				// []byte interpolates as _binary'...': no charset surprise.
+			case i < len(w.asBytes) && w.asBytes[i]:
+				// []byte interpolates as _binary'...': the bytes as they are.
 				args = append(args, w.dec[v.off:v.off+v.n:v.off+v.n])
+			default:
+				// A string is text in the connection's utf8mb4, converted to
+				// the column's character set as LOAD DATA's CHARACTER SET
+				// utf8mb4 does: a latin1 column gets latin1, not UTF-8 bytes.
+				args = append(args, string(w.dec[v.off:v.off+v.n]))
 			}
 		}
 		b.WriteByte(')')
@@ -498,6 +514,33 @@ func firstDataWarning(ctx context.Context, tx *sql.Tx) (*mysql.MySQLError, error
 		}
 	}
 	return first, rows.Err()
+}
+
+// bytesColumns says, for each value of a row, whether its column takes
+// bytes rather than text: binary strings, BLOBs and BIT.
+func (w *Writer) bytesColumns(ctx context.Context) ([]bool, error) {
+	cols, err := w.t.TableColumns(ctx, w.table.DB, w.table.Name)
+	if err != nil {
+		return nil, err
+	}
+	kind := map[string]bool{}
+	for _, c := range cols {
+		switch strings.ToLower(c.DataType) {
+		case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit":
+			kind[strings.ToLower(c.Name)] = true
+		}
+	}
+	names := w.cols
+	if names == nil {
+		for _, c := range cols {
+			names = append(names, c.Name)
+		}
+	}
+	out := make([]bool, len(names))
+	for i, n := range names {
+		out[i] = kind[strings.ToLower(n)]
+	}
+	return out, nil
 }
 
 // isolate finds the rows the target refuses by writing the batch row by
