@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"storm/import/checksum"
 	"storm/import/source"
 	"storm/meta"
 	"storm/node"
@@ -257,7 +258,7 @@ func (s *settings) spec() meta.Spec {
 		Target: meta.TargetSpec{Host: s.Target.Host, Port: s.Target.Port, User: s.Target.User, TimeZone: s.Target.TimeZone},
 		Import: meta.ImportSpec{ShardSize: s.Import.ShardSize, BatchSize: s.Import.BatchSize,
 			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors},
-		Verify: meta.VerifySpec{Mode: s.Verify.Mode},
+		Verify: meta.VerifySpec{Mode: s.Verify.Mode, RowHash: checksum.RowHashVersion},
 		TiDB: meta.TiDBSpec{PDAddrs: s.TiDB.PDAddrs, ImportMode: s.TiDB.ImportMode, PauseSchedulers: s.TiDB.PauseSchedulers,
 			PauseTTL: s.TiDB.PauseTTL},
 	}

@@ -69,6 +69,18 @@ func TestSpecDiffNamesFields(t *testing.T) {
 	}
 }
 
+// A job started by a storm whose row hash differs (or that predates the
+// field) can't be joined: the difference is named, not found at verify as
+// a digest mismatch.
+func TestSpecDiffNamesRowHash(t *testing.T) {
+	old := Spec{Job: "j", Verify: VerifySpec{Mode: VerifyDigest}}
+	now := old
+	now.Verify.RowHash = "sha1-concat-ws-1"
+	if d := old.Diff(now); len(d) != 1 || d[0] != `verify.row-hash: (unset) in etcd, "sha1-concat-ws-1" here` {
+		t.Fatalf("diff = %q", d)
+	}
+}
+
 func TestClaimsWithExpiringSession(t *testing.T) {
 	_, cli := etcdserver.StartT(t)
 	job, _ := NewJob("/storm", "claims")

@@ -7,6 +7,10 @@ import (
 	"strconv"
 )
 
+// RowHashVersion names the row hash (canonical.go, sql.go). It goes into
+// the job's spec: digests made by a storm with another hash don't compare.
+const RowHashVersion = "sha1-concat-ws-1"
+
 // Digest of a multiset of rows.
 type Digest struct {
 	Count int64
