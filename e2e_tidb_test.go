@@ -7,7 +7,6 @@ package main
 // storm processes, rows compared one by one.
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,18 +19,6 @@ import (
 	"storm/internal/tidbtest"
 	"storm/meta"
 )
-
-func startTiDB(t *testing.T, opts tidbtest.Options) *tidbtest.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	s, err := tidbtest.Start(ctx, filepath.Join(t.TempDir(), "tidb"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
-}
 
 func tidbTarget(s *tidbtest.Server) target {
 	return target{port: s.Port, user: s.User, password: s.Password, dsn: s.DSN}
@@ -60,7 +47,7 @@ func checkTiDBBarrier(t *testing.T, b *meta.Barrier) {
 func TestTiDBThreeNodesOneKilled(t *testing.T) {
 	for _, txnMode := range []string{"pessimistic", "optimistic"} {
 		t.Run(txnMode, func(t *testing.T) {
-			s := startTiDB(t, tidbtest.Options{})
+			s := tidbtest.StartT(t, tidbtest.Options{})
 			db, err := s.Open("")
 			if err != nil {
 				t.Fatal(err)
@@ -100,7 +87,7 @@ func TestTiDBInsertPathAndTransactionLimit(t *testing.T) {
 		{name: "txn-limit-insert", mode: "insert", tidbConf: "[performance]\ntxn-total-size-limit = 262144\n", batch: "1048576", wantSplit: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startTiDB(t, tidbtest.Options{Config: tc.tidbConf})
+			s := tidbtest.StartT(t, tidbtest.Options{Config: tc.tidbConf})
 			e := newEnv(t, gendump.Options{Rows: 20_000, Format: "csv", FilesPerTable: 1, Header: true})
 			e.tgt = tidbTarget(s)
 			cfg := e.config(map[string]string{"import.mode": fmt.Sprintf("%q", tc.mode), "import.batch-size": tc.batch,
@@ -126,7 +113,7 @@ func TestTiDBInsertPathAndTransactionLimit(t *testing.T) {
 // a non-clustered and a clustered composite primary key, and no primary key
 // at all (TiDB's hidden _tidb_rowid) holding identical rows twice.
 func TestTiDBKeysAndGeneratedIDs(t *testing.T) {
-	s := startTiDB(t, tidbtest.Options{})
+	s := tidbtest.StartT(t, tidbtest.Options{})
 	e := newEnv(t, gendump.Options{DB: "tidb_keys"})
 	e.tgt = tidbTarget(s)
 	dir := e.gen.Dir
@@ -240,7 +227,7 @@ func first(s []string) string {
 // max_connections 0 is no limit), the schema files parse with TiDB's own
 // parser, and nothing is written.
 func TestTiDBPlanDryRun(t *testing.T) {
-	s := startTiDB(t, tidbtest.Options{})
+	s := tidbtest.StartT(t, tidbtest.Options{})
 	e := newEnv(t, gendump.Options{Rows: 2_000, Format: "mixed", FilesPerTable: 2, Header: true})
 	e.tgt = tidbTarget(s)
 	cfg := e.config(nil)
@@ -265,7 +252,7 @@ func TestTiDBPlanDryRun(t *testing.T) {
 // swapped between two rows (row count and every value's length unchanged)
 // fails the re-verification, naming the table and both digests.
 func TestTiDBVerifyCatchesSwap(t *testing.T) {
-	s := startTiDB(t, tidbtest.Options{})
+	s := tidbtest.StartT(t, tidbtest.Options{})
 	e := newEnv(t, gendump.Options{Rows: 6_000, Format: "mixed", FilesPerTable: 2, Header: true, Tables: []string{"customers"}})
 	e.tgt = tidbTarget(s)
 	cfg := e.config(map[string]string{"verify.mode": `"digest"`})

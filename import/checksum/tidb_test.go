@@ -5,7 +5,6 @@ package checksum
 import (
 	"context"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,11 +19,7 @@ import (
 func TestCanonicalTiDB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	srv, err := tidbtest.Start(ctx, filepath.Join(t.TempDir(), "tidb"), tidbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	srv := tidbtest.StartT(t, tidbtest.Options{})
 	admin, err := srv.Open("")
 	if err != nil {
 		t.Fatal(err)

@@ -3,29 +3,13 @@
 package sink
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"storm/internal/tidbtest"
 )
-
-// startTiDB runs a private TiDB for one test.
-func startTiDB(t *testing.T, opts tidbtest.Options) *tidbtest.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	s, err := tidbtest.Start(ctx, filepath.Join(t.TempDir(), "tidb"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
-}
 
 // The sink's tests again, on the real TiDB SQL layer, in both of TiDB's
 // transaction modes: the fence is an UPDATE ... WHERE epoch = ? that a
@@ -34,7 +18,7 @@ func startTiDB(t *testing.T, opts tidbtest.Options) *tidbtest.Server {
 func TestTiDBSink(t *testing.T) {
 	for _, txnMode := range []string{"pessimistic", "optimistic"} {
 		t.Run(txnMode, func(t *testing.T) {
-			s := startTiDB(t, tidbtest.Options{})
+			s := tidbtest.StartT(t, tidbtest.Options{})
 			db, err := s.Open("")
 			if err != nil {
 				t.Fatal(err)
@@ -68,7 +52,7 @@ func TestTiDBSink(t *testing.T) {
 // that fit, each fenced and checkpointed at its last row; every row goes
 // in once and the checkpoint ends where the batch does.
 func TestTiDBSplitsTooLargeBatches(t *testing.T) {
-	s := startTiDB(t, tidbtest.Options{Config: "[performance]\ntxn-total-size-limit = 262144\n"})
+	s := tidbtest.StartT(t, tidbtest.Options{Config: "[performance]\ntxn-total-size-limit = 262144\n"})
 	prev := server
 	server = func() Config { return Config{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password} }
 	defer func() { server = prev }()

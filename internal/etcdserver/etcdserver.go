@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+
+	"storm/internal/childproc"
 )
 
 // Config of an embedded member.
@@ -122,14 +124,7 @@ func PeerURLFor(clientURL string) (string, error) {
 }
 
 // FreePort returns a loopback port nobody listens on right now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func FreePort() (int, error) { return childproc.FreePort() }
 
 // FreeClientPort returns a free port whose next port is free too: an
 // embedded member serves its peers on client port + 1 (PeerURLFor).

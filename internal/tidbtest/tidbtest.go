@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -133,6 +134,20 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// StartT is Start for one test: the server stops when the test ends, and
+// a server that does not start fails the test.
+func StartT(t testing.TB, opts Options) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, err := Start(ctx, filepath.Join(t.TempDir(), "tidb"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }
 
 func (s *Server) ping(ctx context.Context) error {
