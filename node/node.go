@@ -89,6 +89,10 @@ type Node struct {
 	target  *sink.Target
 	metrics metrics
 
+	// doneCache: the done records for the phases after the import
+	// (node/verify.go readDone); only the node's run goroutine uses it.
+	doneCache *doneCache
+
 	colMu sync.Mutex
 	cols  map[string][]sink.Column
 	dcols map[string][]checksum.Column
@@ -364,6 +368,7 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 	v := newView[meta.Shard](n.job, meta.ImportPool, n.cfg.NodeID, n.log).
 		withSources(sources, func(s meta.Shard) bool { return readable[s.Source] })
 	v.idleExit = n.cfg.ExitWhenIdle
+	v.keepDone = true // for the phases after the import: seedDone
 	stopView, err := v.start(ctx, n.cli)
 	if err != nil {
 		return err
@@ -403,6 +408,7 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 		return err
 	}
 	n.log.Info("phase import: settled", "done", c.Done, "failed", c.Failed, "shards", c.Shards, "cancelled", c.Cancel)
+	n.seedDone(v.doneRecords())
 	return nil
 }
 

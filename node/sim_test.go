@@ -328,6 +328,15 @@ func runSim(t *testing.T, cfg simConfig) simResult {
 		Verify: meta.VerifySpec{Mode: meta.VerifyOff}}
 	counter := &reqCounter{job: job, kinds: map[string]int64{}}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
+	if path := os.Getenv("STORM_SIM_LOG"); path != "" {
+		// Every node's info log in one file, to see where the time goes.
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		quiet = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
 
 	var planStart, planEnd atomic.Int64
 	planFn := func(n *Node) election.Func {
@@ -557,6 +566,7 @@ func simNodeRun(ctx context.Context, n *Node, cfg simConfig, plan election.Func,
 	// importShards, with the sleeping sink.
 	v := newView[meta.Shard](n.job, meta.ImportPool, n.cfg.NodeID, n.log).
 		withSources(n.spec.Source.Sources(), func(meta.Shard) bool { return true })
+	v.keepDone = true
 	vctx, stopView := context.WithCancel(ctx)
 	defer stopView()
 	viewErr := make(chan error, 1)
@@ -582,6 +592,7 @@ func simNodeRun(ctx context.Context, n *Node, cfg simConfig, plan election.Func,
 	if _, err := v.waitSettled(ctx); err != nil {
 		return err
 	}
+	n.seedDone(v.doneRecords())
 	stopView()
 	if _, err := n.runPhase(ctx, sess, meta.PhaseVerifyPlan, n.verifyPlan); err != nil {
 		return err

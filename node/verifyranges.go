@@ -28,6 +28,9 @@ type VerifyPlanSummary struct {
 	Skipped string            `json:"skipped,omitempty"`
 	Ranges  int               `json:"ranges"`
 	Tables  []VerifyPlanTable `json:"tables,omitempty"`
+	// Totals are the done records summed (node/verify.go readState): the
+	// phases after this one read them here instead of every record.
+	Totals *ImportTotals `json:"import_totals,omitempty"`
 }
 
 // VerifyPlanTable is one table's verification mode.
@@ -54,7 +57,7 @@ func (n *Node) verifyPlan(ctx context.Context, l *election.Leader) (any, error) 
 	if mode == "" {
 		mode = meta.VerifyDigest
 	}
-	sum := VerifyPlanSummary{Mode: mode}
+	sum := VerifyPlanSummary{Mode: mode, Totals: &st.totals}
 	if reason := st.importUnfinished(); reason != "" {
 		sum.Skipped = reason
 		return sum, nil
@@ -117,13 +120,10 @@ func (st *jobState) importUnfinished() string {
 }
 
 func (st *jobState) expectedRows(pt meta.PlanTable) int64 {
-	var rows int64
-	for _, d := range st.done {
-		if d.DB == pt.DB && d.Table == pt.Table {
-			rows += d.Rows
-		}
+	if tt := st.totals.Tables[pt.DB+"."+pt.Table]; tt != nil {
+		return tt.Rows
 	}
-	return rows
+	return 0
 }
 
 // digestColumns is the one column set every shard of the table hashed, or

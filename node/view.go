@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"math/rand"
 	"sort"
 	"sync"
@@ -68,6 +69,14 @@ type view[T any] struct {
 	// idleExit: next gives up once this node's sources are planned and it
 	// can claim nothing more (node.exit-when-idle).
 	idleExit bool
+
+	// keepDone: the view keeps the value of every done record (load reads
+	// them, the watch's events carry them), and rev is the revision it has
+	// applied, so the phases after the import need not read 100,000
+	// records again (doneRecords).
+	keepDone bool
+	doneVals map[string][]byte
+	rev      int64
 }
 
 func newView[T any](job meta.Job, pool meta.Pool, nodeID string, log *slog.Logger) *view[T] {
@@ -253,8 +262,22 @@ func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error)
 	}); err != nil {
 		return 0, fmt.Errorf("read claims: %w", err)
 	}
-	done, err := keysOnly(v.pool.Done)
-	if err != nil {
+	var done []string
+	doneVals := map[string][]byte{}
+	if v.keepDone {
+		_, err = rangePages(ctx, cli, v.job.Dir(v.pool.Done), rev, false, func(kvs []*mvccpb.KeyValue) error {
+			for _, kv := range kvs {
+				if key, ok := v.job.Parse(string(kv.Key)); ok {
+					done = append(done, key.Name)
+					doneVals[key.Name] = kv.Value
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", v.pool.Done, err)
+		}
+	} else if done, err = keysOnly(v.pool.Done); err != nil {
 		return 0, err
 	}
 	failed, err := keysOnly(v.pool.Failed)
@@ -282,6 +305,7 @@ func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error)
 	for _, id := range done {
 		v.done[id] = true
 	}
+	v.doneVals, v.rev = doneVals, rev
 	for _, id := range failed {
 		v.failed[id] = true
 	}
@@ -354,6 +378,9 @@ func (v *view[T]) watch(ctx context.Context, cli *clientv3.Client, rev int64) er
 		for _, ev := range resp.Events {
 			v.apply(ev)
 		}
+		if resp.Header.Revision > v.rev {
+			v.rev = resp.Header.Revision
+		}
 		v.notify()
 		v.mu.Unlock()
 	}
@@ -402,6 +429,13 @@ func (v *view[T]) apply(ev *clientv3.Event) {
 		v.putClaim(key, ev.Kv.Value)
 	case v.pool.Done:
 		v.done[k.Name] = !del
+		if v.keepDone {
+			if del {
+				delete(v.doneVals, k.Name)
+			} else {
+				v.doneVals[k.Name] = ev.Kv.Value
+			}
+		}
 	case v.pool.Failed:
 		v.failed[k.Name] = !del
 	case meta.KindPhase:
@@ -413,6 +447,14 @@ func (v *view[T]) apply(ev *clientv3.Event) {
 	case meta.KindBarrier:
 		v.barrier = !del
 	}
+}
+
+// doneRecords are the done records the view holds (keepDone) and the
+// revision they are complete at.
+func (v *view[T]) doneRecords() (map[string][]byte, int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.doneVals), v.rev
 }
 
 // putPhase notes a planned source, and a failed plan (which stops the job).
