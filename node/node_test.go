@@ -169,6 +169,8 @@ func TestIsPermanent(t *testing.T) {
 		{"no such table", &mysql.MySQLError{Number: 1146}, true},
 		{"deadlock", &mysql.MySQLError{Number: 1213}, false},
 		{"TiDB write conflict", &mysql.MySQLError{Number: 9007}, false},
+		{"TiKV server busy", &mysql.MySQLError{Number: 9003}, false},
+		{"TiDB schema expired", &mysql.MySQLError{Number: 8027}, false},
 		{"gone away after the budget", fmt.Errorf("target: still failing after 1m: %w", &mysql.MySQLError{Number: 2006}), false},
 		{"connection refused", syscall.ECONNREFUSED, false},
 		{"fenced", sink.ErrFenced, false},

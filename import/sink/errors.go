@@ -40,17 +40,30 @@ func transient(err error) bool {
 			1053, // server shutdown in progress
 			1205, // lock wait timeout
 			1213, // deadlock
+			1317, // query interrupted (KILL QUERY; a cancelled context is checked first)
 			1927, // connection was killed
 			2006, // server has gone away
 			2013, // lost connection during query
 			8002, // TiDB: SELECT FOR UPDATE write conflict
+			8005, // TiDB: write conflict (optimistic transactions)
 			8022, // TiDB: transaction commit failed, retryable
+			8027, // TiDB: information schema expired
 			8028, // TiDB: schema changed
+			8229, // TiDB: pessimistic lock expired
 			9001, // TiDB: PD server timeout
 			9002, // TiDB: TiKV server timeout
+			9003, // TiDB: TiKV server busy
+			9004, // TiDB: resolve lock timeout
 			9005, // TiDB: region unavailable
 			9006, // TiDB: GC life time too short
-			9007: // TiDB: write conflict
+			9007, // TiDB: write conflict
+			9008, // TiDB: TiKV store limit
+			9010, // TiDB: TiKV stale command
+			9011: // TiDB: TiKV max timestamp not synced
+			// Every other server error fails the shard (ServerRefused): a
+			// code missing here that a retry would have cured fails a job
+			// that could have gone on, so the list follows TiDB's errno
+			// package for TiKV and PD.
 			return true
 		}
 		return false
@@ -72,6 +85,7 @@ func tooLarge(err error) bool {
 	switch me.Number {
 	case 8004, // TiDB: transaction is too large (txn-total-size-limit)
 		8025, // TiDB: entry too large (txn-entry-size-limit); one row stays too large alone
+		8175, // TiDB: the statement exceeded tidb_mem_quota_query
 		1197: // MySQL/MariaDB: more than max_binlog_cache_size
 		return true
 	}
