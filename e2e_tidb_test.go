@@ -47,13 +47,7 @@ func checkTiDBBarrier(t *testing.T, b *meta.Barrier) {
 func TestTiDBThreeNodesOneKilled(t *testing.T) {
 	for _, txnMode := range []string{"pessimistic", "optimistic"} {
 		t.Run(txnMode, func(t *testing.T) {
-			s := tidbtest.StartT(t, tidbtest.Options{})
-			db, err := s.Open("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			mustExec(t, db, "SET GLOBAL tidb_txn_mode = '"+txnMode+"'")
+			s := tidbtest.StartT(t, tidbtest.Options{TxnMode: txnMode})
 			e := newEnv(t, gendump.Options{Rows: 60_000, Format: "mixed", FilesPerTable: 2, Header: true})
 			e.tgt = tidbTarget(s)
 			cfg := e.config(map[string]string{"verify.mode": `"digest"`})

@@ -18,20 +18,17 @@ import (
 func TestTiDBSink(t *testing.T) {
 	for _, txnMode := range []string{"pessimistic", "optimistic"} {
 		t.Run(txnMode, func(t *testing.T) {
-			s := tidbtest.StartT(t, tidbtest.Options{})
-			db, err := s.Open("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if _, err := db.Exec("SET GLOBAL tidb_txn_mode = '" + txnMode + "'"); err != nil {
-				t.Fatal(err)
-			}
+			s := tidbtest.StartT(t, tidbtest.Options{TxnMode: txnMode})
 			prev := server
 			server = func() Config { return Config{Host: s.Host, Port: s.Port, User: s.User, Password: s.Password} }
 			defer func() { server = prev }()
-			if tg := openTarget(t, "auto", "error"); !tg.IsTiDB() || !tg.UsesLoadData() {
+			tg := openTarget(t, "auto", "error")
+			if !tg.IsTiDB() || !tg.UsesLoadData() {
 				t.Fatalf("TiDB %q not recognised (TiDB %v, LOAD DATA %v)", tg.Version(), tg.IsTiDB(), tg.UsesLoadData())
+			}
+			var mode string
+			if err := tg.DB().QueryRow("SELECT @@tidb_txn_mode").Scan(&mode); err != nil || mode != txnMode {
+				t.Fatalf("tidb_txn_mode %q (%v), want %s", mode, err, txnMode)
 			}
 			for name, test := range map[string]func(*testing.T){
 				"WriteRoundTrip":         TestWriteRoundTrip,

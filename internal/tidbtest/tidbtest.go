@@ -50,6 +50,9 @@ type Options struct {
 	// Config is TOML for tidb-server's -config file, e.g.
 	// "[performance]\ntxn-total-size-limit = 1048576".
 	Config string
+	// TxnMode, when set, is the global tidb_txn_mode: pessimistic (TiDB's
+	// default) or optimistic.
+	TxnMode string
 }
 
 // Binary finds tidb-server: $STORM_TIDB_SERVER, or bin/tidb-server above
@@ -126,6 +129,10 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 		default:
 		}
 		if err := s.ping(ctx); err == nil {
+			if err := s.setTxnMode(ctx, opts.TxnMode); err != nil {
+				s.Stop()
+				return nil, err
+			}
 			return s, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -164,6 +171,21 @@ func (s *Server) ping(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	return db.PingContext(pctx)
+}
+
+func (s *Server) setTxnMode(ctx context.Context, mode string) error {
+	if mode == "" {
+		return nil
+	}
+	db, err := s.Open("")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "SET GLOBAL tidb_txn_mode = ?", mode); err != nil {
+		return fmt.Errorf("tidb_txn_mode %s: %w", mode, err)
+	}
+	return nil
 }
 
 // tail is the end of the server's log, for errors.
