@@ -94,7 +94,6 @@ type Node struct {
 	doneCache *doneCache
 
 	colMu sync.Mutex
-	cols  map[string][]sink.Column
 	dcols map[string][]checksum.Column
 }
 
@@ -123,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitUsage, usage("job: %w", err)
 	}
-	n := &Node{cfg: cfg, spec: cfg.Spec, job: job, cols: map[string][]sink.Column{}, dcols: map[string][]checksum.Column{},
+	n := &Node{cfg: cfg, spec: cfg.Spec, job: job, dcols: map[string][]checksum.Column{},
 		log: cfg.Log.With("job", job.ID, "node", cfg.NodeID)}
 	n.log = n.withPhase(n.log) // node/console.go: every line says the phase
 	n.cfg.Log = n.log
@@ -440,19 +439,12 @@ func (n *Node) putProgress(ctx context.Context, shard string, rows, bytes int64)
 	}
 }
 
-// columns caches the target table's columns.
+// columns are the target table's columns (the target caches them).
 func (n *Node) columns(ctx context.Context, db, table string) ([]sink.Column, error) {
-	n.colMu.Lock()
-	defer n.colMu.Unlock()
-	key := db + "." + table
-	if c, ok := n.cols[key]; ok {
-		return c, nil
-	}
 	c, err := n.target.TableColumns(ctx, db, table)
 	if err != nil {
-		return nil, fmt.Errorf("columns of %s: %w", key, err)
+		return nil, fmt.Errorf("columns of %s.%s: %w", db, table, err)
 	}
-	n.cols[key] = c
 	return c, nil
 }
 

@@ -402,7 +402,7 @@ func runSim(t *testing.T, cfg simConfig) simResult {
 		n := &Node{cfg: Config{Spec: spec, Prefix: "/storm", LeaseTTL: cfg.TTL, NodeID: id, Workers: cfg.Workers,
 			ProgressInterval: 2 * time.Second, Log: quiet, Out: io.Discard},
 			spec: spec, job: job, log: quiet, cli: cli, target: target,
-			cols: map[string][]sink.Column{}, dcols: map[string][]checksum.Column{}}
+			dcols: map[string][]checksum.Column{}}
 		nctx, ncancel := context.WithCancel(ctx)
 		sn.n, sn.cancel = n, ncancel
 		nodes[i] = sn

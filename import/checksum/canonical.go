@@ -1146,43 +1146,44 @@ func (s *spec) appendDateTime(dst, b []byte) ([]byte, error) {
 	return c.appendClock(dst, f[:s.scale]), nil
 }
 
+// The text forms of the fast paths: 'd' a digit, anything else itself;
+// cut to the column's length (a DATE is the first 10, no fraction: 19).
+const (
+	dateTimeLayout = "dddd-dd-dd dd:dd:dd.dddddd"
+	timeLayout     = "dd:dd:dd.dddddd"
+)
+
+// fitsLayout reports whether b has layout's length, digits where it says
+// 'd' and its other bytes where it has them.
+func fitsLayout(b []byte, layout string) bool {
+	if len(b) != len(layout) {
+		return false
+	}
+	for i, c := range b {
+		if l := layout[i]; l == 'd' {
+			if c < '0' || c > '9' {
+				return false
+			}
+		} else if c != l {
+			return false
+		}
+	}
+	return true
+}
+
 // canonicalDateTime reports whether b is already what appendDateTime
 // makes of it: "YYYY-MM-DD" for a DATE, "YYYY-MM-DD HH:MM:SS" with exactly
 // the column's fraction digits otherwise, every part in range.
 func (s *spec) canonicalDateTime(b []byte) bool {
-	want := 10
+	n := 10
 	if s.kind == kDateTime {
-		want = 19
+		n = 19
 		if s.scale > 0 {
-			want += 1 + s.scale
+			n += 1 + s.scale
 		}
 	}
-	if len(b) != want {
+	if n > len(dateTimeLayout) || !fitsLayout(b, dateTimeLayout[:n]) {
 		return false
-	}
-	for i, c := range b {
-		switch i {
-		case 4, 7:
-			if c != '-' {
-				return false
-			}
-		case 10:
-			if c != ' ' {
-				return false
-			}
-		case 13, 16:
-			if c != ':' {
-				return false
-			}
-		case 19:
-			if c != '.' {
-				return false
-			}
-		default:
-			if c < '0' || c > '9' {
-				return false
-			}
-		}
 	}
 	two := func(i int) int { return int(b[i]-'0')*10 + int(b[i+1]-'0') }
 	if two(5) > 12 || two(8) > 31 {
@@ -1319,28 +1320,12 @@ func (s *spec) appendTime(dst, b []byte) ([]byte, error) {
 // "HH:MM:SS" with two hour digits and exactly the column's fraction
 // digits, minutes and seconds in range.
 func (s *spec) canonicalTime(b []byte) bool {
-	want := 8
+	n := 8
 	if s.scale > 0 {
-		want += 1 + s.scale
+		n += 1 + s.scale
 	}
-	if len(b) != want {
+	if n > len(timeLayout) || !fitsLayout(b, timeLayout[:n]) {
 		return false
-	}
-	for i, c := range b {
-		switch i {
-		case 2, 5:
-			if c != ':' {
-				return false
-			}
-		case 8:
-			if c != '.' {
-				return false
-			}
-		default:
-			if c < '0' || c > '9' {
-				return false
-			}
-		}
 	}
 	return int(b[3]-'0')*10+int(b[4]-'0') <= 59 && int(b[6]-'0')*10+int(b[7]-'0') <= 59
 }

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,11 @@ type Target struct {
 	version  string
 	loadData bool
 	retries  atomic.Int64 // statements retried after a transient error
+
+	// colMu guards cols: each table's columns, read once (the node's
+	// workers and the writers' INSERT path ask for them per shard).
+	colMu sync.Mutex
+	cols  map[string][]Column
 }
 
 // Retries counts statements retried after a transient error.
@@ -237,8 +243,27 @@ type Column struct {
 	Nullable bool
 }
 
-// TableColumns lists a table's columns in order.
+// TableColumns lists a table's columns in order, read from the server once
+// per table.
 func (t *Target) TableColumns(ctx context.Context, db, table string) ([]Column, error) {
+	key := db + "." + table
+	t.colMu.Lock()
+	defer t.colMu.Unlock()
+	if c, ok := t.cols[key]; ok {
+		return c, nil
+	}
+	c, err := t.readColumns(ctx, db, table)
+	if err != nil {
+		return nil, err
+	}
+	if t.cols == nil {
+		t.cols = map[string][]Column{}
+	}
+	t.cols[key] = c
+	return c, nil
+}
+
+func (t *Target) readColumns(ctx context.Context, db, table string) ([]Column, error) {
 	rows, err := t.db.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE = 'YES'
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, db, table)
 	if err != nil {

@@ -175,32 +175,17 @@ func barrierLatency(glob string) error {
 	}
 	var lastDone, barrier time.Time
 	for _, p := range files {
-		f, err := os.Open(p)
+		err := eachLogLine(p, func(t time.Time, line string) {
+			if strings.Contains(line, `msg="shard done"`) && t.After(lastDone) {
+				lastDone = t
+			}
+			if strings.Contains(line, `msg="barrier written"`) {
+				barrier = t
+			}
+		})
 		if err != nil {
 			return err
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			done := strings.Contains(line, `msg="shard done"`)
-			written := strings.Contains(line, `msg="barrier written"`)
-			if !done && !written || !strings.HasPrefix(line, "time=") {
-				continue
-			}
-			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
-			t, err := time.Parse(time.RFC3339Nano, ts)
-			if err != nil {
-				continue
-			}
-			if done && t.After(lastDone) {
-				lastDone = t
-			}
-			if written {
-				barrier = t
-			}
-		}
-		f.Close()
 	}
 	if lastDone.IsZero() || barrier.IsZero() {
 		return errors.New("no shard done or no barrier written line in the logs")
@@ -208,6 +193,30 @@ func barrierLatency(glob string) error {
 	fmt.Printf("last shard done -> barrier written: %d ms (%s -> %s)\n", barrier.Sub(lastDone).Milliseconds(),
 		lastDone.Format("15:04:05.000"), barrier.Format("15:04:05.000"))
 	return nil
+}
+
+// eachLogLine calls fn with every line of a storm log (log/slog's text
+// format) that starts with a time it can read.
+func eachLogLine(path string, fn func(t time.Time, line string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		ts, ok := strings.CutPrefix(line, "time=")
+		if !ok {
+			continue
+		}
+		ts, _, _ = strings.Cut(ts, " ")
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			fn(t, line)
+		}
+	}
+	return sc.Err()
 }
 
 // phaseTimes reads one-node storm logs, one a run, and prints per run the
@@ -222,22 +231,7 @@ func phaseTimes(glob string) error {
 	var each []string
 	for _, p := range files {
 		var start, plan, barrier time.Time
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if !strings.HasPrefix(line, "time=") {
-				continue
-			}
-			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
-			t, err := time.Parse(time.RFC3339Nano, ts)
-			if err != nil {
-				continue
-			}
+		err := eachLogLine(p, func(t time.Time, line string) {
 			switch {
 			case start.IsZero() && strings.Contains(line, `msg="phase import: starting workers"`):
 				start = t
@@ -246,8 +240,10 @@ func phaseTimes(glob string) error {
 			case strings.Contains(line, `msg="barrier written"`):
 				barrier = t
 			}
+		})
+		if err != nil {
+			return err
 		}
-		f.Close()
 		if start.IsZero() || plan.IsZero() || barrier.IsZero() {
 			return fmt.Errorf("%s: no import start, verify-plan or barrier line", p)
 		}
