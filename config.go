@@ -75,6 +75,9 @@ type settings struct {
 	} `mapstructure:"import"`
 	Verify struct {
 		Mode string `mapstructure:"mode"`
+		// RowHashBits: 32 (CRC32 of the row's SHA-1) or 64 (its first 8
+		// bytes); checksum.RowHash says what each costs and guarantees.
+		RowHashBits int `mapstructure:"row-hash-bits"`
 	} `mapstructure:"verify"`
 	TiDB struct {
 		PDAddrs         []string `mapstructure:"pd-addrs"`
@@ -126,6 +129,7 @@ func defaults(v *viper.Viper) {
 		"import.incremental":          false,
 		"import.max-errors":           0,
 		"verify.mode":                 meta.VerifyDigest,
+		"verify.row-hash-bits":        int(checksum.RowHashes[0]),
 		"tidb.pd-addrs":               []string{},
 		"tidb.import-mode":            true,
 		"tidb.pause-schedulers":       true,
@@ -221,6 +225,9 @@ func (s *settings) validate() error {
 	default:
 		bad = append(bad, fmt.Sprintf("verify.mode %q: want digest, count or off", s.Verify.Mode))
 	}
+	if _, err := checksum.RowHashBits(s.Verify.RowHashBits); err != nil {
+		bad = append(bad, "verify.row-hash-bits: "+err.Error())
+	}
 	seen := map[string]bool{}
 	for _, d := range s.spec().Source.Sources() {
 		if err := meta.CheckSourceID(d.ID); err != nil {
@@ -252,13 +259,14 @@ func (s *settings) validate() error {
 
 // spec is the part of the settings every node must agree on.
 func (s *settings) spec() meta.Spec {
+	rh, _ := checksum.RowHashBits(s.Verify.RowHashBits) // validate says if not
 	return meta.Spec{
 		Job:    s.Job.ID,
 		Source: meta.SourceSpec{Dir: s.Source.Dir, Dirs: s.sourceDirs(), CSV: s.Source.CSV, Routes: s.Source.Files},
 		Target: meta.TargetSpec{Host: s.Target.Host, Port: s.Target.Port, User: s.Target.User, TimeZone: s.Target.TimeZone},
 		Import: meta.ImportSpec{ShardSize: s.Import.ShardSize, BatchSize: s.Import.BatchSize,
 			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors},
-		Verify: meta.VerifySpec{Mode: s.Verify.Mode, RowHash: checksum.RowHashVersion},
+		Verify: meta.VerifySpec{Mode: s.Verify.Mode, RowHash: rh.Name()},
 		TiDB: meta.TiDBSpec{PDAddrs: s.TiDB.PDAddrs, ImportMode: s.TiDB.ImportMode, PauseSchedulers: s.TiDB.PauseSchedulers,
 			PauseTTL: s.TiDB.PauseTTL},
 	}

@@ -61,6 +61,19 @@ shard-size = 1024
 			}},
 		{name: "bad on-duplicate", env: map[string]string{"STORM_IMPORT_ON_DUPLICATE": "merge"}, wantErr: `import.on-duplicate "merge"`},
 		{name: "bad workers", args: []string{"--workers", "0"}, wantErr: "node.workers must be at least 1"},
+		{name: "row hash of 32 bits by default", check: func(s *settings) string {
+			if got := s.spec().Verify.RowHash; got != "sha1-crc32-1" {
+				return "verify.row-hash " + got + ", want sha1-crc32-1"
+			}
+			return ""
+		}},
+		{name: "row hash of 64 bits", env: map[string]string{"STORM_VERIFY_ROW_HASH_BITS": "64"}, check: func(s *settings) string {
+			if got := s.spec().Verify.RowHash; got != "sha1-concat-ws-1" {
+				return "verify.row-hash " + got + ", want sha1-concat-ws-1"
+			}
+			return ""
+		}},
+		{name: "bad row hash bits", env: map[string]string{"STORM_VERIFY_ROW_HASH_BITS": "48"}, wantErr: "verify.row-hash-bits: row hash of 48 bits: want 32 or 64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,24 +15,32 @@ import (
 
 // A successful import is verified by digest on every table; then one row of
 // the target is changed, removed or added, the verification is run again,
-// and the job fails naming the table, the counts and the digests.
+// and the job fails naming the table, the counts and the digests. The
+// default row hash keeps 32 bits; the last cases keep 64.
 func TestE2EVerifyCatchesTampering(t *testing.T) {
 	cases := []struct {
 		name, sql        string
 		wantCountsDiffer bool
+		bits             string
 	}{
-		{"changed", "UPDATE `%s`.orders SET amount = amount + 1 WHERE id = (SELECT MIN(id) FROM `%[1]s`.orders)", false},
-		{"missing", "DELETE FROM `%s`.orders WHERE id = (SELECT MAX(id) FROM `%[1]s`.orders)", true},
-		{"extra", "INSERT INTO `%s`.orders (id, customer_id, amount, ordered_at) VALUES (999999999, 1, 1.5, NOW())", true},
+		{"changed", "UPDATE `%s`.orders SET amount = amount + 1 WHERE id = (SELECT MIN(id) FROM `%[1]s`.orders)", false, ""},
+		{"missing", "DELETE FROM `%s`.orders WHERE id = (SELECT MAX(id) FROM `%[1]s`.orders)", true, ""},
+		{"extra", "INSERT INTO `%s`.orders (id, customer_id, amount, ordered_at) VALUES (999999999, 1, 1.5, NOW())", true, ""},
 		// Two rows swap customer ids of the same length: the count, the
 		// rows' lengths and the column's values stay; an XOR of CRCs would
 		// not change (CRC is affine), the digest must.
-		{"swapped", "", false},
+		{"swapped", "", false, ""},
+		{"changed, 64-bit row hash", "UPDATE `%s`.orders SET note = CONCAT(COALESCE(note, ''), 'x') WHERE id = (SELECT MIN(id) FROM `%[1]s`.orders)", false, "64"},
+		{"swapped, 64-bit row hash", "", false, "64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, gendump.Options{Rows: 8_000, Format: "mixed", FilesPerTable: 2, Header: true})
-			cfg := e.config(nil)
+			var overrides map[string]string
+			if c.bits != "" {
+				overrides = map[string]string{"verify.row-hash-bits": c.bits}
+			}
+			cfg := e.config(overrides)
 			n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
 			for _, p := range []*proc{n1, n2} {
 				if code := p.wait(t, 2*time.Minute); code != 0 {
@@ -46,6 +54,11 @@ func TestE2EVerifyCatchesTampering(t *testing.T) {
 			for _, r := range b.Tables {
 				if r.Mode != meta.VerifyDigest || !r.OK || r.ExpectedDigest != r.ActualDigest || r.ExpectedDigest == "" {
 					t.Errorf("table result %+v: want a matching digest", r)
+				}
+				// A 32-bit row hash leaves the digest's high half zero; the
+				// XOR of thousands of 64-bit ones does not.
+				if high := strings.HasPrefix(r.ExpectedDigest, "00000000"); high != (c.bits == "") {
+					t.Errorf("table %s digest %s with row-hash-bits %q", r.Table, r.ExpectedDigest, c.bits)
 				}
 			}
 			if e.count(meta.KindVerifyDone) < 4 {

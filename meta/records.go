@@ -36,7 +36,7 @@ type TiDBSpec struct {
 // ranges), count (row counts only) or off.
 type VerifySpec struct {
 	Mode string `json:"mode"`
-	// RowHash names the row hash the digests use (checksum.RowHashVersion):
+	// RowHash names the row hash the digests use (checksum.RowHash.Name):
 	// a node of a storm whose hash differs can't join the job (its digests
 	// would not compare), and says so as a spec difference.
 	RowHash string `json:"row-hash,omitempty"`

@@ -54,12 +54,12 @@ func (n *Node) newDigester(ctx context.Context, db, table string, srcCols []stri
 	if err != nil {
 		return nil, err
 	}
-	return newRowDigester(tcols, srcCols), nil
+	return newRowDigester(n.rowHash, tcols, srcCols), nil
 }
 
 // newRowDigester maps the source's columns (nil: positional) onto the
-// table's columns tcols.
-func newRowDigester(tcols []checksum.Column, srcCols []string) *rowDigester {
+// table's columns tcols, for row hash rh.
+func newRowDigester(rh checksum.RowHash, tcols []checksum.Column, srcCols []string) *rowDigester {
 	d := &rowDigester{}
 	var cols []checksum.Column
 	for i, c := range tcols {
@@ -80,7 +80,7 @@ func newRowDigester(tcols []checksum.Column, srcCols []string) *rowDigester {
 		d.cols = append(d.cols, c.Name)
 		d.perm = append(d.perm, src)
 	}
-	d.hasher = checksum.NewRowHasher(cols)
+	d.hasher = checksum.NewRowHasher(rh, cols)
 	d.fields = make([]checksum.Field, len(cols))
 	return d
 }

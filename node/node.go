@@ -95,6 +95,9 @@ type Node struct {
 
 	colMu sync.Mutex
 	dcols map[string][]checksum.Column
+	// rowHash is the spec's (verify.row-hash); both sides of every digest
+	// use it.
+	rowHash checksum.RowHash
 }
 
 type metrics struct {
@@ -122,7 +125,13 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitUsage, usage("job: %w", err)
 	}
-	n := &Node{cfg: cfg, spec: cfg.Spec, job: job, dcols: map[string][]checksum.Column{},
+	rowHash := checksum.RowHashes[0]
+	if name := cfg.Spec.Verify.RowHash; name != "" {
+		if rowHash, err = checksum.RowHashNamed(name); err != nil {
+			return ExitUsage, usage("verify: %w", err)
+		}
+	}
+	n := &Node{cfg: cfg, spec: cfg.Spec, job: job, dcols: map[string][]checksum.Column{}, rowHash: rowHash,
 		log: cfg.Log.With("job", job.ID, "node", cfg.NodeID)}
 	n.log = n.withPhase(n.log) // node/console.go: every line says the phase
 	n.cfg.Log = n.log

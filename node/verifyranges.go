@@ -311,7 +311,7 @@ func (n *Node) rangeDigest(ctx context.Context, r meta.VerifyRange) (checksum.Di
 		}
 		n.log.Warn("the server could not digest the range; reading it back", "table", r.DB+"."+r.Table, "range", r.ID, "err", err)
 	}
-	return readBack(ctx, n.target.DB(), r, cols)
+	return readBack(ctx, n.target.DB(), r, n.rowHash, cols)
 }
 
 // rowHashSQL is the server's row hash of cols, or why the target's rows
@@ -320,7 +320,7 @@ func (n *Node) rowHashSQL(cols []checksum.Column) (string, error) {
 	if v := n.target.Version(); !checksum.ServerComputes(v) {
 		return "", fmt.Errorf("server %q: its text of each type is not known", v)
 	}
-	return checksum.RowHashSQL(cols)
+	return checksum.RowHashSQL(n.rowHash, cols)
 }
 
 // rangeColumns returns the types of the range's digest columns, in the
@@ -378,7 +378,7 @@ func serverDigest(ctx context.Context, db *sql.DB, r meta.VerifyRange, rowHash s
 // readBack computes the target digest of a range by reading its rows over
 // the text protocol (the driver interpolates the bounds, so no binary
 // protocol) and hashing them as the import hashed the source.
-func readBack(ctx context.Context, db *sql.DB, r meta.VerifyRange, cols []checksum.Column) (checksum.Digest, error) {
+func readBack(ctx context.Context, db *sql.DB, r meta.VerifyRange, rh checksum.RowHash, cols []checksum.Column) (checksum.Digest, error) {
 	var d checksum.Digest
 	q := make([]string, len(cols))
 	for i, c := range cols {
@@ -394,7 +394,7 @@ func readBack(ctx context.Context, db *sql.DB, r meta.VerifyRange, cols []checks
 	}
 	where, args := rangeWhere(r)
 	query := "SELECT " + strings.Join(q, ",") + " FROM " + sink.TableRef{DB: r.DB, Name: r.Table}.Quoted() + where
-	h := checksum.NewRowHasher(cols)
+	h := checksum.NewRowHasher(rh, cols)
 	fields := make([]checksum.Field, len(cols))
 	add := func() error {
 		hv, err := h.Hash(fields)

@@ -30,7 +30,7 @@ type verifyEnv struct {
 	log *logBuffer
 }
 
-func newVerifyEnv(t *testing.T, db string) *verifyEnv {
+func newVerifyEnv(t *testing.T, db string, rh checksum.RowHash) *verifyEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	tg, err := sink.Open(ctx, sink.Config{Host: testDB.Host, Port: testDB.Port, User: testDB.User, Password: testDB.Password, MaxConns: 4})
@@ -39,7 +39,7 @@ func newVerifyEnv(t *testing.T, db string) *verifyEnv {
 	}
 	t.Cleanup(func() { tg.Close() })
 	e := &verifyEnv{t: t, ctx: ctx, db: db, log: &logBuffer{}}
-	e.n = &Node{target: tg, dcols: map[string][]checksum.Column{}, log: slog.New(slog.NewTextHandler(e.log, nil))}
+	e.n = &Node{target: tg, dcols: map[string][]checksum.Column{}, rowHash: rh, log: slog.New(slog.NewTextHandler(e.log, nil))}
 	e.exec("DROP DATABASE IF EXISTS `" + db + "`")
 	e.exec("CREATE DATABASE `" + db + "`")
 	return e
@@ -61,7 +61,7 @@ func (e *verifyEnv) load(table string, cols []string, rows [][]source.Value) (ch
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	dg := newRowDigester(tcols, cols)
+	dg := newRowDigester(e.n.rowHash, tcols, cols)
 	var d checksum.Digest
 	names := make([]string, len(cols))
 	for i, c := range cols {
@@ -101,7 +101,7 @@ func (e *verifyEnv) digests(r meta.VerifyRange) (server checksum.Digest, serverE
 			e.t.Fatal(err)
 		}
 	}
-	if back, err = readBack(e.ctx, e.n.target.DB(), r, cols); err != nil {
+	if back, err = readBack(e.ctx, e.n.target.DB(), r, e.n.rowHash, cols); err != nil {
 		e.t.Fatal(err)
 	}
 	if chosen, err = e.n.rangeDigest(e.ctx, r); err != nil {
@@ -115,7 +115,13 @@ func (e *verifyEnv) digests(r meta.VerifyRange) (server checksum.Digest, serverE
 // from the source, and so are they when read back; a table with a FLOAT
 // column is read back; a value swapped between two rows is caught.
 func TestRangeDigest(t *testing.T) {
-	e := newVerifyEnv(t, "node_range_digest")
+	for _, rh := range checksum.RowHashes {
+		t.Run(rh.Name(), func(t *testing.T) { testRangeDigest(t, rh) })
+	}
+}
+
+func testRangeDigest(t *testing.T, rh checksum.RowHash) {
+	e := newVerifyEnv(t, fmt.Sprintf("node_range_digest_%d", int(rh)), rh)
 	gen := gendump.Options{Dir: filepath.Join(t.TempDir(), "dump"), DB: e.db, Rows: 4000, Seed: 3, Format: "csv", Header: true}
 	if _, err := gendump.Generate(gen); err != nil {
 		t.Fatal(err)

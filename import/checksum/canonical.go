@@ -75,18 +75,17 @@ package checksum
 //   - for every other type, the byte length in decimal, ":", and the
 //     canonical bytes, so that any byte may appear in a value.
 //
-// The row hash is the first 8 bytes of the SHA-1 of the row string, big
-// endian: CAST(CONV(LEFT(SHA1(row),16),16,10) AS UNSIGNED) in SQL. SHA-1,
-// not MD5 (MariaDB's MD5 costs twice its SHA-1) nor a CRC (affine: the XOR
-// of CRCs does not change when two rows of equal lengths swap a value).
-// So NULL, "" and "NULL" differ, field boundaries are unambiguous, and for
-// the types kept as they are the row hash equals HashRaw's.
+// The row hash is taken from the SHA-1 of the row string (RowHash says
+// how much of it): SHA-1, not MD5 (MariaDB's MD5 costs twice its SHA-1) nor
+// a CRC of the row string itself (affine: the XOR of CRCs does not change
+// when two rows of equal lengths swap a value). So NULL, "" and "NULL"
+// differ, field boundaries are unambiguous, and for the types kept as they
+// are the row hash equals HashRaw's.
 
 import (
 	"bytes"
 	"crypto/sha1"
 	"database/sql"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,17 +161,19 @@ func ScanColumns(rows *sql.Rows) ([]Column, error) {
 // RowHasher hashes rows of fixed columns canonically. Not safe for
 // concurrent use (reuses buffers); make one per goroutine.
 type RowHasher struct {
-	specs []spec
-	sha   hash.Hash // for rows with a long value, streamed
-	sum   []byte
-	buf   []byte
+	rh     RowHash
+	digits [2 * sha1.Size]byte // RowHash32's hex of the SHA-1
+	specs  []spec
+	sha    hash.Hash // for rows with a long value, streamed
+	sum    []byte
+	buf    []byte
 }
 
-// NewRowHasher prepares a hasher for rows of cols. A column definition it
-// can't read (a malformed ENUM list, say) makes every non-NULL value of that
-// column an error in Hash.
-func NewRowHasher(cols []Column) *RowHasher {
-	h := &RowHasher{specs: make([]spec, len(cols)), sha: sha1.New(), sum: make([]byte, 0, sha1.Size)}
+// NewRowHasher prepares a hasher of row hash rh for rows of cols. A column
+// definition it can't read (a malformed ENUM list, say) makes every non-NULL
+// value of that column an error in Hash.
+func NewRowHasher(rh RowHash, cols []Column) *RowHasher {
+	h := &RowHasher{rh: rh, specs: make([]spec, len(cols)), sha: sha1.New(), sum: make([]byte, 0, sha1.Size)}
 	for i, c := range cols {
 		h.specs[i] = prepare(c)
 	}
@@ -225,11 +226,11 @@ func (h *RowHasher) Hash(vals []Field) (uint64, error) {
 	h.buf = buf[:0]
 	if !streaming {
 		sum := sha1.Sum(buf)
-		return binary.BigEndian.Uint64(sum[:8]), nil
+		return h.rh.fromSHA1(&sum, &h.digits), nil
 	}
 	_, _ = h.sha.Write(buf)
 	h.sum = h.sha.Sum(h.sum[:0])
-	return binary.BigEndian.Uint64(h.sum), nil
+	return h.rh.fromSHA1((*[sha1.Size]byte)(h.sum), &h.digits), nil
 }
 
 // HashRaw hashes a row's fields as read from the source, unnormalised, each
@@ -251,7 +252,7 @@ func (h *RowHasher) HashRaw(vals []source.Value) uint64 {
 	}
 	h.buf = buf[:0]
 	sum := sha1.Sum(buf)
-	return binary.BigEndian.Uint64(sum[:8])
+	return h.rh.fromSHA1(&sum, &h.digits)
 }
 
 // streamAbove is the length from which a value kept as it is goes into

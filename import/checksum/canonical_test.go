@@ -5,6 +5,8 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"strings"
 	"testing"
 
@@ -53,10 +55,49 @@ func rowString(t *testing.T, cols []Column, vals []Field) []byte {
 	return enc
 }
 
-// rowHash is the first 8 bytes of the SHA-1 of a row string, big endian.
-func rowHash(row []byte) uint64 {
+// rowHash is row hash rh of a row string, computed here as rowhash.go
+// documents it: the CRC32 of the SHA-1's lower-case hex, or the SHA-1's
+// first 8 bytes, big endian.
+func rowHash(rh RowHash, row []byte) uint64 {
 	sum := sha1.Sum(row)
+	if rh == RowHash32 {
+		return uint64(crc32.ChecksumIEEE([]byte(fmt.Sprintf("%x", sum))))
+	}
 	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// TestRowHashKnownAnswers pins both row hashes to values computed outside
+// Go (Python's hashlib and zlib) for the row string "7,1:x".
+func TestRowHashKnownAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		rh   RowHash
+		want uint64
+	}{{RowHash32, 0xab5938c6}, {RowHash64, 0xf07c185a11ce1fa9}} {
+		if got := rowHash(tc.rh, []byte("7,1:x")); got != tc.want {
+			t.Errorf("%s: %016x, want %016x", tc.rh, got, tc.want)
+		}
+		h := NewRowHasher(tc.rh, []Column{col("int", "int", 0), col("varchar", "varchar(4)", 0)})
+		if got, err := h.Hash([]Field{text("7"), text("x")}); err != nil || got != tc.want {
+			t.Errorf("%s: Hash %016x, %v; want %016x", tc.rh, got, err, tc.want)
+		}
+	}
+}
+
+func TestRowHashNames(t *testing.T) {
+	for _, rh := range RowHashes {
+		if got, err := RowHashNamed(rh.Name()); got != rh || err != nil {
+			t.Errorf("RowHashNamed(%q) = %v, %v", rh.Name(), got, err)
+		}
+		if got, err := RowHashBits(int(rh)); got != rh || err != nil {
+			t.Errorf("RowHashBits(%d) = %v, %v", int(rh), got, err)
+		}
+	}
+	if _, err := RowHashNamed("xxhash-1"); err == nil {
+		t.Error("an unknown row hash name: no error")
+	}
+	if _, err := RowHashBits(48); err == nil {
+		t.Error("48 bits: no error")
+	}
 }
 
 func canon(t *testing.T, c Column, f Field) []byte {
@@ -358,6 +399,12 @@ func TestCanonicalErrors(t *testing.T) {
 }
 
 func TestHash(t *testing.T) {
+	for _, rh := range RowHashes {
+		t.Run(rh.Name(), func(t *testing.T) { testHash(t, rh) })
+	}
+}
+
+func testHash(t *testing.T, rh RowHash) {
 	cols := []Column{
 		col("int", "int(11)", 0),
 		col("decimal", "decimal(14,4)", 4),
@@ -367,7 +414,7 @@ func TestHash(t *testing.T) {
 		col("varchar", "varchar(40)", 0),
 		col("varchar", "varchar(40)", 0),
 	}
-	h := NewRowHasher(cols)
+	h := NewRowHasher(rh, cols)
 	hash := func(vals ...Field) uint64 {
 		t.Helper()
 		x, err := h.Hash(vals)
@@ -388,7 +435,7 @@ func TestHash(t *testing.T) {
 	if want := "7,1.5000,2024-03-05 07:08:09.500000,2:ab,3:a,c,2:ab,1:c"; string(enc) != want {
 		t.Errorf("row string %q, want %q", enc, want)
 	}
-	if x := rowHash(enc); x != s1 {
+	if x := rowHash(rh, enc); x != s1 {
 		t.Errorf("Hash %016x, row hash of the Canonical terms %016x", s1, x)
 	}
 
@@ -411,7 +458,7 @@ func TestHash(t *testing.T) {
 		seen[x] = name
 	}
 	// NULL and "" in a single column, and the boundary of two columns.
-	two := NewRowHasher([]Column{col("varchar", "varchar(4)", 0), col("varchar", "varchar(4)", 0)})
+	two := NewRowHasher(rh, []Column{col("varchar", "varchar(4)", 0), col("varchar", "varchar(4)", 0)})
 	pairs := [][2][]Field{
 		{{text("ab"), text("c")}, {text("a"), text("bc")}},
 		{{nullField, text("")}, {text(""), nullField}},
@@ -428,10 +475,10 @@ func TestHash(t *testing.T) {
 
 	// Columns kept as they are hash like HashRaw.
 	raw := []source.Value{{Data: []byte("x")}, {Null: true}, {Data: []byte("")}}
-	rh := NewRowHasher([]Column{col("varchar", "varchar(4)", 0), col("blob", "blob", 0), col("text", "text", 0)})
-	x, err := rh.Hash([]Field{text("x"), nullField, text("")})
-	if err != nil || x != rh.HashRaw(raw) {
-		t.Errorf("raw columns: %016x, HashRaw %016x, %v", x, rh.HashRaw(raw), err)
+	rawh := NewRowHasher(rh, []Column{col("varchar", "varchar(4)", 0), col("blob", "blob", 0), col("text", "text", 0)})
+	x, err := rawh.Hash([]Field{text("x"), nullField, text("")})
+	if err != nil || x != rawh.HashRaw(raw) {
+		t.Errorf("raw columns: %016x, HashRaw %016x, %v", x, rawh.HashRaw(raw), err)
 	}
 
 	for _, n := range []int{0, len(cols) - 1, len(cols) + 1} {

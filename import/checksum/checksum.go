@@ -1,15 +1,11 @@
 // Package checksum computes order-independent digests of rows: a count plus
-// the XOR of 64-bit row hashes, so shard digests merge in any order.
+// the XOR of row hashes (rowhash.go), so shard digests merge in any order.
 package checksum
 
 import (
 	"fmt"
 	"strconv"
 )
-
-// RowHashVersion names the row hash (canonical.go, sql.go). It goes into
-// the job's spec: digests made by a storm with another hash don't compare.
-const RowHashVersion = "sha1-concat-ws-1"
 
 // Digest of a multiset of rows.
 type Digest struct {

@@ -11,7 +11,7 @@ func val(s string) source.Value { return source.Value{Data: []byte(s)} }
 var null = source.Value{Null: true}
 
 func TestHashRawDistinguishes(t *testing.T) {
-	h := NewRowHasher(nil)
+	h := NewRowHasher(RowHash64, nil)
 	rows := map[string][]source.Value{
 		"null":       {null},
 		"empty":      {val("")},
@@ -33,7 +33,7 @@ func TestHashRawDistinguishes(t *testing.T) {
 }
 
 func TestDigestMergeIsOrderFree(t *testing.T) {
-	h := NewRowHasher(nil)
+	h := NewRowHasher(RowHash64, nil)
 	var whole, a, b Digest
 	for i, s := range []string{"1", "2", "3", "4", "5"} {
 		x := h.HashRaw([]source.Value{val(s)})

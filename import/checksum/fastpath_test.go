@@ -80,18 +80,20 @@ func TestFastPathsAgree(t *testing.T) {
 // hasher gathers them in its buffer or streams a long value.
 func TestHashStreamsLongValues(t *testing.T) {
 	cols := []Column{col("int", "int(11)", 0), col("blob", "blob", 0), col("varchar", "varchar(9)", 0), col("text", "text", 0)}
-	h := NewRowHasher(cols)
 	long := bytes.Repeat([]byte("ab"), streamAbove)
-	for _, row := range [][]Field{
-		{text("7"), {Data: long}, text("x"), {Null: true}},
-		{text("7"), text("short"), text("x"), {Data: long}},
-		{text("-0"), {Data: long}, {Null: true}, {Data: long[:streamAbove+1]}},
-		{text("1"), text(""), text(""), text("")},
-	} {
-		want := rowHash(rowString(t, cols, row))
-		got, err := h.Hash(row)
-		if err != nil || got != want {
-			t.Errorf("row %v: %016x %v, want %016x", row[0], got, err, want)
+	for _, rh := range RowHashes {
+		h := NewRowHasher(rh, cols)
+		for _, row := range [][]Field{
+			{text("7"), {Data: long}, text("x"), {Null: true}},
+			{text("7"), text("short"), text("x"), {Data: long}},
+			{text("-0"), {Data: long}, {Null: true}, {Data: long[:streamAbove+1]}},
+			{text("1"), text(""), text(""), text("")},
+		} {
+			want := rowHash(rh, rowString(t, cols, row))
+			got, err := h.Hash(row)
+			if err != nil || got != want {
+				t.Errorf("%s: row %v: %016x %v, want %016x", rh, row[0], got, err, want)
+			}
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha1"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -89,7 +88,9 @@ func TestCanonicalMariaDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg := propertyTarget{dsn: srv.DSN("ck"), cols: propertyCols, unclaimed: map[string]bool{"f": true, "g": true}}
-	t.Run("property", func(t *testing.T) { testProperty(ctx, t, tg) })
+	for _, rh := range RowHashes {
+		t.Run("property/"+rh.Name(), func(t *testing.T) { testProperty(ctx, t, tg, rh) })
+	}
 	t.Run("round-fraction", func(t *testing.T) { testRoundFraction(ctx, t, srv) })
 	t.Run("bit-xor-precision", func(t *testing.T) { testBitXORPrecision(ctx, t, tg.dsn) })
 }
@@ -137,21 +138,23 @@ func testBitXORPrecision(ctx context.Context, t *testing.T, dsn string) {
 			t.Errorf("BIT_XOR of %v: %016x (%d rows), want %016x", hexes, got, n, want)
 		}
 	}
-	// And of real row hashes: the SHA-1 of a row string, computed by both.
-	var got uint64
-	if err := db.QueryRowContext(ctx, "SELECT BIT_XOR(CAST(CONV(LEFT(SHA1(CONCAT_WS(',','7','1:x')),16),16,10) AS UNSIGNED))").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha1.Sum([]byte("7,1:x"))
-	if want := binary.BigEndian.Uint64(sum[:8]); got != want {
-		t.Errorf("row hash of \"7,1:x\": server %016x, Go %016x", got, want)
+	// And of real row hashes: each row hash of a row string, computed by
+	// both.
+	for _, rh := range RowHashes {
+		var got uint64
+		if err := db.QueryRowContext(ctx, "SELECT BIT_XOR("+rh.sql("CONCAT_WS(',','7','1:x')")+")").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want := rowHash(rh, []byte("7,1:x")); got != want {
+			t.Errorf("%s of \"7,1:x\": server %016x, Go %016x", rh, got, want)
+		}
 	}
 }
 
 // testProperty: rows written as source text and read back over the text
 // protocol hash the same, and the table digest notices changed, missing and
 // extra rows.
-func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
+func testProperty(ctx context.Context, t *testing.T, tg propertyTarget, rh RowHash) {
 	// Two pools as the sink's: values interpolated as _binary'...' (the
 	// sink's way) and sent as string parameters of prepared statements.
 	interp, prep := openPool(t, tg.dsn, true), openPool(t, tg.dsn, false)
@@ -161,6 +164,9 @@ func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
 	for _, c := range tg.cols {
 		defs = append(defs, "`"+c.name+"` "+c.def)
 		names = append(names, "`"+c.name+"`")
+	}
+	if _, err := prep.ExecContext(ctx, "DROP TABLE IF EXISTS t"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := prep.ExecContext(ctx, "CREATE TABLE t ("+strings.Join(defs, ", ")+")"); err != nil {
 		t.Fatal(err)
@@ -244,7 +250,7 @@ func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
 		}
 	}
 
-	srcHasher := NewRowHasher(cols)
+	srcHasher := NewRowHasher(rh, cols)
 	var want Digest
 	for _, row := range src {
 		x, err := srcHasher.Hash(row)
@@ -254,11 +260,11 @@ func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
 		want.Add(x)
 	}
 
-	got, back := readTable(t, prep, cols, "SELECT "+strings.Join(names, ",")+" FROM t ORDER BY id")
+	got, back := readTable(t, prep, rh, cols, "SELECT "+strings.Join(names, ",")+" FROM t ORDER BY id")
 	if len(back) != len(src) {
 		t.Fatalf("read %d rows, wrote %d", len(back), len(src))
 	}
-	tgtHasher := NewRowHasher(cols)
+	tgtHasher := NewRowHasher(rh, cols)
 	bad := 0
 	for i := range src {
 		hs, _ := srcHasher.Hash(src[i])
@@ -294,7 +300,7 @@ func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
 	// The server's side: every column RowHashSQL claims hashes on the
 	// server as the source text does here; the others are routed to the
 	// read-back, and for good reason.
-	claimed := testServerColumns(ctx, t, prep, tg, cols, src)
+	claimed := testServerColumns(ctx, t, prep, tg, rh, cols, src)
 	var claimedCols []Column
 	var claimedIdx []int
 	for i, c := range cols {
@@ -302,12 +308,12 @@ func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
 			claimedCols, claimedIdx = append(claimedCols, c), append(claimedIdx, i)
 		}
 	}
-	serverExpr, err := RowHashSQL(claimedCols)
+	serverExpr, err := RowHashSQL(rh, claimedCols)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ue *UnsupportedError
-	if _, err := RowHashSQL(cols); !errors.As(err, &ue) || claimed[ue.Column] {
+	if _, err := RowHashSQL(rh, cols); !errors.As(err, &ue) || claimed[ue.Column] {
 		t.Errorf("the whole table has unclaimed columns; RowHashSQL says %v", err)
 	}
 	project := func(row []Field) []Field {
@@ -317,7 +323,7 @@ func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
 		}
 		return out
 	}
-	claimedHasher := NewRowHasher(claimedCols)
+	claimedHasher := NewRowHasher(rh, claimedCols)
 	sourceDigest := func(skip int) Digest {
 		var d Digest
 		for i, row := range src {
@@ -357,7 +363,7 @@ func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
 	}
 	digest := func() Digest {
 		t.Helper()
-		d, _ := readTable(t, prep, cols, "SELECT "+strings.Join(names, ",")+" FROM t")
+		d, _ := readTable(t, prep, rh, cols, "SELECT "+strings.Join(names, ",")+" FROM t")
 		return d
 	}
 	k := 1 + r.IntN(propertyRows)
@@ -442,11 +448,11 @@ func testProperty(ctx context.Context, t *testing.T, tg propertyTarget) {
 // of each column RowHashSQL claims equals the hash of the source text, and
 // that the columns it does not claim are the expected ones and would indeed
 // differ. It returns the claimed columns' names.
-func testServerColumns(ctx context.Context, t *testing.T, db *sql.DB, tg propertyTarget, cols []Column, src [][]Field) map[string]bool {
+func testServerColumns(ctx context.Context, t *testing.T, db *sql.DB, tg propertyTarget, rh RowHash, cols []Column, src [][]Field) map[string]bool {
 	t.Helper()
 	claimed := map[string]bool{}
 	for k, c := range cols {
-		expr, err := RowHashSQL([]Column{c})
+		expr, err := RowHashSQL(rh, []Column{c})
 		var ue *UnsupportedError
 		switch {
 		case err == nil && tg.unclaimed[c.Name]:
@@ -469,7 +475,7 @@ func testServerColumns(ctx context.Context, t *testing.T, db *sql.DB, tg propert
 			continue
 		}
 		claimed[c.Name] = true
-		h := NewRowHasher([]Column{c})
+		h := NewRowHasher(rh, []Column{c})
 		rows, err := db.QueryContext(ctx, "SELECT id, "+expr+" FROM t ORDER BY id")
 		if err != nil {
 			t.Fatalf("column %s: %v", c.Name, err)
@@ -593,7 +599,7 @@ func testRoundFraction(ctx context.Context, t *testing.T, srv *mariadbtest.Serve
 			t.Fatalf("column %s: the session has TIME_ROUND_FRACTIONAL; ColumnsQuery says it truncates", c.Name)
 		}
 	}
-	_, back := readTable(t, db, cols, "SELECT id, dt, dt6, ts3, tm, tm2 FROM r ORDER BY id")
+	_, back := readTable(t, db, RowHash32, cols, "SELECT id, dt, dt6, ts3, tm, tm2 FROM r ORDER BY id")
 	bad := 0
 	for i := range src {
 		for k, c := range cols {
@@ -654,14 +660,14 @@ func readColumns(t *testing.T, db *sql.DB, table string) []Column {
 
 // readTable reads rows over the text protocol (a query without arguments)
 // and returns their digest and values.
-func readTable(t *testing.T, db *sql.DB, cols []Column, q string) (Digest, [][]Field) {
+func readTable(t *testing.T, db *sql.DB, rh RowHash, cols []Column, q string) (Digest, [][]Field) {
 	t.Helper()
 	rows, err := db.Query(q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	h := NewRowHasher(cols)
+	h := NewRowHasher(rh, cols)
 	raw := make([]sql.RawBytes, len(cols))
 	dest := make([]any, len(cols))
 	for i := range raw {

@@ -40,13 +40,12 @@ func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("column %s %s: %s", e.Column, e.ColumnType, e.Reason)
 }
 
-// RowHashSQL returns the SQL expression of the row hash of cols (in this
+// RowHashSQL returns the SQL expression of row hash rh of cols (in this
 // order), the value RowHasher.Hash computes, evaluated by the server per
-// row: CAST(CONV(LEFT(SHA1(CONCAT_WS(',', term...)),16),16,10) AS
-// UNSIGNED). The session must use the import's settings: its time_zone
-// (TIMESTAMP), and utf8mb4 as the connection character set, which the
-// read-back gets too.
-func RowHashSQL(cols []Column) (string, error) {
+// row: CRC32(SHA1(CONCAT_WS(',', term...))) for RowHash32. The session
+// must use the import's settings: its time_zone (TIMESTAMP), and utf8mb4 as
+// the connection character set, which the read-back gets too.
+func RowHashSQL(rh RowHash, cols []Column) (string, error) {
 	if len(cols) == 0 {
 		return "", errors.New("checksum: no columns to hash")
 	}
@@ -58,7 +57,7 @@ func RowHashSQL(cols []Column) (string, error) {
 		}
 		terms[i] = t
 	}
-	return "CAST(CONV(LEFT(SHA1(CONCAT_WS(','," + strings.Join(terms, ",") + ")),16),16,10) AS UNSIGNED)", nil
+	return rh.sql("CONCAT_WS(','," + strings.Join(terms, ",") + ")"), nil
 }
 
 // binaryTypes have no character set: information_schema says NULL.

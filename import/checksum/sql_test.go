@@ -55,14 +55,18 @@ func TestRowHashSQLRouting(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			term, err := sqlTerm(tc.c)
-			expr, rowErr := RowHashSQL([]Column{col("int", "int(11)", 0), tc.c})
+			expr, rowErr := RowHashSQL(RowHash32, []Column{col("int", "int(11)", 0), tc.c})
 			if tc.term != "" {
 				if err != nil || term != tc.term {
 					t.Fatalf("term %q, %v; want %q", term, err, tc.term)
 				}
-				want := "CAST(CONV(LEFT(SHA1(CONCAT_WS(',',`c_int`," + tc.term + ")),16),16,10) AS UNSIGNED)"
-				if rowErr != nil || expr != want {
+				row := "CONCAT_WS(',',`c_int`," + tc.term + ")"
+				if want := "CRC32(SHA1(" + row + "))"; rowErr != nil || expr != want {
 					t.Errorf("row hash %q, %v; want %q", expr, rowErr, want)
+				}
+				expr, rowErr = RowHashSQL(RowHash64, []Column{col("int", "int(11)", 0), tc.c})
+				if want := "CAST(CONV(LEFT(SHA1(" + row + "),16),16,10) AS UNSIGNED)"; rowErr != nil || expr != want {
+					t.Errorf("64-bit row hash %q, %v; want %q", expr, rowErr, want)
 				}
 				return
 			}
@@ -76,7 +80,7 @@ func TestRowHashSQLRouting(t *testing.T) {
 			}
 		})
 	}
-	if _, err := RowHashSQL(nil); err == nil {
+	if _, err := RowHashSQL(RowHash32, nil); err == nil {
 		t.Error("no columns: no error")
 	}
 	// A name with a backquote is quoted.
@@ -101,18 +105,20 @@ func TestHashAllocs(t *testing.T) {
 		{text("7"), text("1.5000"), text("2024-03-05 07:08:09.500000"), text("10:11:12"), text("2024"), nullField,
 			text("hello"), nullField, text(""), text("abcd"), long, nullField},
 	}
-	h := NewRowHasher(cols)
-	for _, row := range rows {
-		if _, err := h.Hash(row); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := testing.AllocsPerRun(100, func() {
+	for _, rh := range RowHashes {
+		h := NewRowHasher(rh, cols)
 		for _, row := range rows {
-			_, _ = h.Hash(row)
+			if _, err := h.Hash(row); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}); n != 0 {
-		t.Errorf("%.1f allocations per run of Hash", n)
+		if n := testing.AllocsPerRun(100, func() {
+			for _, row := range rows {
+				_, _ = h.Hash(row)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %.1f allocations per run of Hash", rh, n)
+		}
 	}
 }
 

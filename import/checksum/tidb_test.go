@@ -29,7 +29,9 @@ func TestCanonicalTiDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg := propertyTarget{dsn: srv.DSN("ck"), tidb: true, cols: tidbPropertyCols(), unclaimed: map[string]bool{"f": true, "g": true}}
-	t.Run("property", func(t *testing.T) { testProperty(ctx, t, tg) })
+	for _, rh := range RowHashes {
+		t.Run("property/"+rh.Name(), func(t *testing.T) { testProperty(ctx, t, tg, rh) })
+	}
 	t.Run("bit-xor-precision", func(t *testing.T) { testBitXORPrecision(ctx, t, tg.dsn) })
 }
 
