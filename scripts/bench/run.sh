@@ -9,12 +9,13 @@
 #   THREADS     loader threads: myloader --threads, storm node.workers (4)
 #   RUNS        runs of every loader; the report shows each and the median (3)
 #   LOADERS     which loaders, in the order they run within a round (default:
-#               load-data myloader storm storm-digest storm-embedded storm-3nodes storm-sql)
+#               load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql)
 #                 load-data       the mariadb client, LOAD DATA LOCAL INFILE, a stream per table
 #                 myloader        myloader --threads THREADS on a mydumper dump of the data
 #                 storm           one node, verify.mode = off, etcd already running (the
 #                                 production shape: the bench starts one etcd for all runs)
-#                 storm-digest    the same with verify.mode = digest
+#                 storm-digest    the same with verify.mode = digest (32-bit row hash, the default)
+#                 storm-digest64  the same with verify.row-hash-bits = 64
 #                 storm-embedded  one node with --embed-etcd: pays the embedded etcd's start
 #                 storm-3nodes    three nodes, the first with --embed-etcd, verify off
 #                 storm-sql       one node on the mydumper dump (SQL), verify off
@@ -35,7 +36,7 @@ ROOT=$(pwd)
 ROWS=${ROWS:-5000000}
 THREADS=${THREADS:-4}
 RUNS=${RUNS:-3}
-LOADERS=${LOADERS:-"load-data myloader storm storm-digest storm-embedded storm-3nodes storm-sql"}
+LOADERS=${LOADERS:-"load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql"}
 SHARD_SIZE=${SHARD_SIZE:-16777216}
 BATCH_SIZE=${BATCH_SIZE:-4194304}
 SIM=${SIM:-1}
@@ -174,7 +175,7 @@ fi
 MYDBYTES=$(cat "$MYD"/$DB.*.sql | wc -c)
 
 # --- storm's config ----------------------------------------------------------
-storm_config() { # FILE JOB SOURCE VERIFY ETCDPORT
+storm_config() { # FILE JOB SOURCE VERIFY ETCDPORT [ROW_HASH_BITS]
   cat >"$1" <<TOML
 [job]
 id = "$2"
@@ -197,6 +198,7 @@ shard-size = $SHARD_SIZE
 batch-size = $BATCH_SIZE
 [verify]
 mode = "$4"
+row-hash-bits = ${6:-32}
 [log]
 level = "info"
 TOML
@@ -234,11 +236,12 @@ run_one() { # LOADER RUN
     bin/bench-runner -label "$label" -o "$res" -- myloader --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" \
       --password "$DBPASS" --directory "$MYD" --threads "$THREADS" --verbose 1 >"$log.out" 2>"$log.err" || ok=$?
     ;;
-  storm | storm-digest | storm-sql)
-    local mode=off src=$CSV
+  storm | storm-digest | storm-digest64 | storm-sql)
+    local mode=off src=$CSV bits=32
     [ "$l" = storm-digest ] && mode=digest
+    [ "$l" = storm-digest64 ] && mode=digest bits=64
     [ "$l" = storm-sql ] && src=$MYD
-    storm_config "$WORK/storm.toml" "$job" "$src" "$mode" "$EXTPORT"
+    storm_config "$WORK/storm.toml" "$job" "$src" "$mode" "$EXTPORT" "$bits"
     bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 \
       >"$log.out" 2>"$log.err" || ok=$?
     ;;
@@ -290,7 +293,7 @@ OUT="$WORK/results.md"
   echo
   bin/bench-report -results "$RESULTS" -rows "$ROWS" -bytes "$BYTES"
   echo
-  for l in storm storm-digest; do
+  for l in storm storm-digest storm-digest64; do
     if ls "$LOGS"/$l.*.err >/dev/null 2>&1; then
       echo "Phases of the $l runs: $(bin/bench-report -phases "$LOGS/$l.*.err" 2>&1)"
     fi

@@ -136,14 +136,16 @@ func main() {
 		fmt.Printf("| %s | %s | %s | %.2f | %.0f | %.1f | %.0f | %.1f | %s | %s |\n", name, runs, strings.Join(each, ", "), m,
 			float64(*rows)/m, float64(*bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu), ratio(*myloader, l), ratio(*loaddata, l))
 	}
-	digestCost(by["storm"], by["storm-digest"])
+	for _, name := range []string{"storm-digest", "storm-digest64"} {
+		digestCost(by["storm"], by[name], name)
+	}
 }
 
 // digestCost prints what verify.mode = digest costs, paired by round: a
 // round runs storm and storm-digest back to back, so their difference is
 // less exposed to the machine's load drifting over the bench than the
 // ratio of the medians is.
-func digestCost(off, digest *loader) {
+func digestCost(off, digest *loader, name string) {
 	if off == nil || digest == nil {
 		return
 	}
@@ -162,8 +164,8 @@ func digestCost(off, digest *loader) {
 		each = append(each, fmt.Sprintf("%.1f", d))
 	}
 	m := median(diffs)
-	fmt.Printf("\nstorm-digest - storm, paired by round: %s s; median %.2f s, %.0f%% of storm's median\n",
-		strings.Join(each, ", "), m, 100*m/median(off.walls))
+	fmt.Printf("\n%s - storm, paired by round: %s s; median %.2f s, %.0f%% of storm's median\n",
+		name, strings.Join(each, ", "), m, 100*m/median(off.walls))
 }
 
 // barrierLatency reads storm's text logs and prints the time from the last
