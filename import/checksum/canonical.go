@@ -161,12 +161,11 @@ func ScanColumns(rows *sql.Rows) ([]Column, error) {
 // RowHasher hashes rows of fixed columns canonically. Not safe for
 // concurrent use (reuses buffers); make one per goroutine.
 type RowHasher struct {
-	rh     RowHash
-	digits [2 * sha1.Size]byte // RowHash32's hex of the SHA-1
-	specs  []spec
-	sha    hash.Hash // for rows with a long value, streamed
-	sum    []byte
-	buf    []byte
+	rh    RowHash
+	specs []spec
+	sha   hash.Hash // for rows with a long value, streamed
+	sum   []byte
+	buf   []byte
 }
 
 // NewRowHasher prepares a hasher of row hash rh for rows of cols. A column
@@ -226,11 +225,11 @@ func (h *RowHasher) Hash(vals []Field) (uint64, error) {
 	h.buf = buf[:0]
 	if !streaming {
 		sum := sha1.Sum(buf)
-		return h.rh.fromSHA1(&sum, &h.digits), nil
+		return h.rh.fromSHA1(&sum), nil
 	}
 	_, _ = h.sha.Write(buf)
 	h.sum = h.sha.Sum(h.sum[:0])
-	return h.rh.fromSHA1((*[sha1.Size]byte)(h.sum), &h.digits), nil
+	return h.rh.fromSHA1((*[sha1.Size]byte)(h.sum)), nil
 }
 
 // HashRaw hashes a row's fields as read from the source, unnormalised, each
@@ -252,7 +251,7 @@ func (h *RowHasher) HashRaw(vals []source.Value) uint64 {
 	}
 	h.buf = buf[:0]
 	sum := sha1.Sum(buf)
-	return h.rh.fromSHA1(&sum, &h.digits)
+	return h.rh.fromSHA1(&sum)
 }
 
 // streamAbove is the length from which a value kept as it is goes into

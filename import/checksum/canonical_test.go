@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -495,5 +496,24 @@ func testHash(t *testing.T, rh RowHash) {
 	// The hasher is usable after an error.
 	if x := hash(server...); x != s1 {
 		t.Errorf("after an error: %016x, want %016x", x, s1)
+	}
+}
+
+// hexCRC's table equals crc32 over the hex digits, on random digests and
+// on the extremes.
+func TestHexCRC(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	sums := [][sha1.Size]byte{{}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	for range 10000 {
+		var s [sha1.Size]byte
+		for i := range s {
+			s[i] = byte(r.Uint32())
+		}
+		sums = append(sums, s)
+	}
+	for _, s := range sums {
+		if got, want := hexCRC(&s), crc32.ChecksumIEEE([]byte(fmt.Sprintf("%x", s))); got != want {
+			t.Fatalf("%x: %08x, want %08x", s, got, want)
+		}
 	}
 }

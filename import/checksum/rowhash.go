@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
+	"sync"
 )
 
 // RowHash is how a row string becomes the value its row adds to a digest.
@@ -72,16 +73,46 @@ func (rh RowHash) Name() string {
 
 func (rh RowHash) String() string { return rh.Name() }
 
-// fromSHA1 is the row hash of a row string whose SHA-1 is sum; digits is
-// scratch space (a local array would escape into crc32 and cost an
-// allocation per row).
-func (rh RowHash) fromSHA1(sum *[sha1.Size]byte, digits *[2 * sha1.Size]byte) uint64 {
+// fromSHA1 is the row hash of a row string whose SHA-1 is sum.
+func (rh RowHash) fromSHA1(sum *[sha1.Size]byte) uint64 {
 	if rh == RowHash32 {
-		hex.Encode(digits[:], sum[:])
-		return uint64(crc32.ChecksumIEEE(digits[:]))
+		return uint64(hexCRC(sum))
 	}
 	return binary.BigEndian.Uint64(sum[:8])
 }
+
+// hexCRC is crc32.ChecksumIEEE of sum's 40 hex digits, by table. A CRC of
+// a fixed-length input is affine: the CRC of 40 zero bytes, XOR one
+// contribution per byte of sum (its two digits in their place, zeros
+// elsewhere). 20 lookups instead of 40 byte steps of crc32's small-input
+// path, a sixth of the hashing's CPU.
+func hexCRC(sum *[sha1.Size]byte) uint32 {
+	t := hexCRCTable()
+	c := t.zero
+	for i, b := range sum {
+		c ^= t.byPos[i][b]
+	}
+	return c
+}
+
+type hexCRCTables struct {
+	zero  uint32
+	byPos [sha1.Size][256]uint32
+}
+
+var hexCRCTable = sync.OnceValue(func() *hexCRCTables {
+	t := &hexCRCTables{}
+	var in [2 * sha1.Size]byte
+	t.zero = crc32.ChecksumIEEE(in[:])
+	for i := range t.byPos {
+		for v := range 256 {
+			hex.Encode(in[2*i:2*i+2], []byte{byte(v)})
+			t.byPos[i][v] = crc32.ChecksumIEEE(in[:]) ^ t.zero
+			in[2*i], in[2*i+1] = 0, 0
+		}
+	}
+	return t
+})
 
 // sql is the SQL of the row hash of the row string expression row.
 func (rh RowHash) sql(row string) string {
