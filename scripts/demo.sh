@@ -4,6 +4,7 @@
 # tables), three storm nodes -- the first embeds etcd -- and the barrier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/devdb.sh
 
 ROWS=${ROWS:-1000000}
 NODES=${NODES:-3}
@@ -24,17 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting a private MariaDB"
-bin/devdb -dir "$WORK/db" >"$WORK/devdb.out" 2>"$WORK/devdb.log" &
-pids+=($!)
-for _ in $(seq 1 120); do
-  grep -q '^port=' "$WORK/devdb.out" 2>/dev/null && break
-  sleep 0.25
-done
-DBPORT=$(sed -n 's/^port=//p' "$WORK/devdb.out")
-DBUSER=$(sed -n 's/^user=//p' "$WORK/devdb.out")
-DBPASS=$(sed -n 's/^password=//p' "$WORK/devdb.out")
-ETCDPORT=$(sed -n 's/^free_port=//p' "$WORK/devdb.out")
-[ -n "$DBPORT" ] || { echo "MariaDB did not start:"; cat "$WORK/devdb.log"; exit 1; }
+start_devdb "$WORK" 120
 echo "   MariaDB on 127.0.0.1:$DBPORT"
 
 echo "== generating a dump of $ROWS rows (CSV and SQL)"

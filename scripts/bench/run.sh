@@ -31,6 +31,7 @@
 # to WORK/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/devdb.sh
 ROOT=$(pwd)
 
 ROWS=${ROWS:-5000000}
@@ -65,17 +66,7 @@ trap cleanup EXIT
 
 echo "== starting a private MariaDB"
 rm -rf "$WORK/db"
-bin/devdb -dir "$WORK/db" >"$WORK/devdb.out" 2>"$WORK/devdb.log" &
-pids+=($!)
-for _ in $(seq 1 240); do
-  grep -q '^port=' "$WORK/devdb.out" 2>/dev/null && break
-  sleep 0.25
-done
-DBPORT=$(sed -n 's/^port=//p' "$WORK/devdb.out")
-DBUSER=$(sed -n 's/^user=//p' "$WORK/devdb.out")
-DBPASS=$(sed -n 's/^password=//p' "$WORK/devdb.out")
-ETCDPORT=$(sed -n 's/^free_port=//p' "$WORK/devdb.out")
-[ -n "$DBPORT" ] || { echo "MariaDB did not start:"; cat "$WORK/devdb.log"; exit 1; }
+start_devdb "$WORK" 240
 SERVERPID=$(pgrep -f -- "--datadir=$WORK/db/data" | head -1)
 echo "   MariaDB $(mariadbd --version | sed 's/.*Ver //; s/ for .*//') on 127.0.0.1:$DBPORT (pid $SERVERPID)"
 CNF="$WORK/client.cnf"
