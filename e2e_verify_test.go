@@ -51,6 +51,9 @@ func TestE2EVerifyCatchesTampering(t *testing.T) {
 			if b == nil || b.Status != meta.StatusSucceeded || len(b.Tables) != 4 {
 				t.Fatalf("barrier %+v", b)
 			}
+			if want := map[string]string{"": "sha1-crc32-1", "64": "sha1-concat-ws-1"}[c.bits]; b.RowHash != want {
+				t.Errorf("barrier row_hash %q, want %q", b.RowHash, want)
+			}
 			for _, r := range b.Tables {
 				if r.Mode != meta.VerifyDigest || !r.OK || r.ExpectedDigest != r.ActualDigest || r.ExpectedDigest == "" {
 					t.Errorf("table result %+v: want a matching digest", r)

@@ -219,21 +219,24 @@ const (
 
 // Barrier is the one completion signal of the whole parallel import.
 type Barrier struct {
-	Job      string        `json:"job"`
-	Status   Status        `json:"status"`
-	Reason   string        `json:"reason,omitempty"`
-	Tables   []TableResult `json:"tables"`
-	Rows     int64         `json:"rows"`
-	Bytes    int64         `json:"bytes"`
-	Shards   int           `json:"shards"`
-	Failed   []Failed      `json:"failed,omitempty"`
-	TiKV     string        `json:"tikv,omitempty"`     // what finalize restored on the TiDB cluster
-	Rejected int64         `json:"rejected,omitempty"` // rows refused within import.max-errors: storm_meta.rejected
-	Nodes    []string      `json:"nodes"`
-	Started  time.Time     `json:"started"`
-	Finished time.Time     `json:"finished"`
-	Seconds  float64       `json:"seconds"`
-	By       string        `json:"by"`
+	Job    string        `json:"job"`
+	Status Status        `json:"status"`
+	Reason string        `json:"reason,omitempty"`
+	Tables []TableResult `json:"tables"`
+	// RowHash names the row hash of the tables' digests (VerifySpec's), for
+	// whoever compares them later.
+	RowHash  string    `json:"row_hash,omitempty"`
+	Rows     int64     `json:"rows"`
+	Bytes    int64     `json:"bytes"`
+	Shards   int       `json:"shards"`
+	Failed   []Failed  `json:"failed,omitempty"`
+	TiKV     string    `json:"tikv,omitempty"`     // what finalize restored on the TiDB cluster
+	Rejected int64     `json:"rejected,omitempty"` // rows refused within import.max-errors: storm_meta.rejected
+	Nodes    []string  `json:"nodes"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Seconds  float64   `json:"seconds"`
+	By       string    `json:"by"`
 }
 
 // TableResult is the verify phase's finding for one table.

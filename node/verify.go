@@ -453,6 +453,11 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 		}
 	}
 	b.Tables = vs.Tables
+	for _, t := range b.Tables {
+		if t.Mode == meta.VerifyDigest {
+			b.RowHash = n.rowHash.Name()
+		}
+	}
 	if err := n.target.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+sink.MetaDB+".rejected WHERE job = ?", n.job.ID).Scan(&b.Rejected); err != nil {
 		return nil, fmt.Errorf("count rejected rows: %w", err)
 	}
