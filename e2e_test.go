@@ -100,11 +100,13 @@ func TestE2EConfigMismatch(t *testing.T) {
 	if _, err := e.etcd.Delete(t.Context(), e.job.Barrier()); err != nil {
 		t.Fatal(err)
 	}
-	other := e.node("n2", e.config(map[string]string{"import.shard-size": "1048576", "import.on-duplicate": `"replace"`}))
+	other := e.node("n2", e.config(map[string]string{"import.shard-size": "1048576", "import.on-duplicate": `"replace"`,
+		"verify.row-hash-bits": "64"}))
 	if code := other.wait(t, 30*time.Second); code != 2 {
 		t.Fatalf("n2 exited %d, want 2", code)
 	}
-	for _, want := range []string{"import.shard-size: 262144 in etcd, 1048576 here", "import.on-duplicate"} {
+	for _, want := range []string{"import.shard-size: 262144 in etcd, 1048576 here", "import.on-duplicate",
+		`verify.row-hash: "sha1-crc32-1" in etcd, "sha1-concat-ws-1" here`, "to join, set verify.row-hash-bits = 32"} {
 		if !strings.Contains(other.log(), want) {
 			t.Errorf("error does not name %q:\n%s", want, tail(other.log(), 5))
 		}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"storm/election"
+	"storm/import/checksum"
 	"storm/import/sink"
 	"storm/meta"
 )
@@ -77,6 +78,12 @@ func (n *Node) joinSpec(ctx context.Context) error {
 		return usage("%w", err)
 	}
 	if diff := have.Spec.Diff(n.spec); len(diff) > 0 {
+		if have.Spec.Verify.RowHash != n.spec.Verify.RowHash {
+			// The spec names the hash; the config sets its width.
+			if rh, err := checksum.RowHashNamed(have.Spec.Verify.RowHash); err == nil {
+				diff = append(diff, fmt.Sprintf("to join, set verify.row-hash-bits = %d", int(rh)))
+			}
+		}
 		return usage("this node's config differs from job %s's spec (written by %s): %s",
 			n.job.ID, have.CreatedBy, strings.Join(diff, "; "))
 	}

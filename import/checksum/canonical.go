@@ -179,7 +179,7 @@ func NewRowHasher(rh RowHash, cols []Column) *RowHasher {
 	return h
 }
 
-// Hash returns the canonical 64-bit hash of a row; vals[i] belongs to
+// Hash returns the row hash (RowHash) of a row; vals[i] belongs to
 // cols[i]. It is the row hash of the row string joining the Canonical
 // terms of the values with ",".
 //

@@ -20,8 +20,10 @@ type RowHash int
 
 const (
 	// RowHash32 is the CRC32 (IEEE) of the SHA-1's 40-digit lower-case
-	// hex: CRC32(SHA1(row)) in SQL. Two differing tables have the same
-	// digest with probability 2^-32 (and the same row count besides).
+	// hex: CRC32(SHA1(row)) in SQL. Two tables of distinct rows that
+	// differ have the same digest with probability 2^-32 (and the same row
+	// count besides). Whatever the width, an XOR digest does not see a row
+	// present twice turn into another row present twice.
 	// It is the default: MariaDB computes it for a quarter less CPU than
 	// RowHash64, whose CONV and CAST are that quarter of the verify
 	// queries, and it is what TiDB's sync-diff-inspector and Percona's
@@ -73,19 +75,24 @@ func (rh RowHash) Name() string {
 
 func (rh RowHash) String() string { return rh.Name() }
 
-// fromSHA1 is the row hash of a row string whose SHA-1 is sum.
+// fromSHA1 is the row hash of a row string whose SHA-1 is sum. A RowHash
+// that is neither kind (the zero value: a hasher built without one) is a
+// bug, not a reason to pick one.
 func (rh RowHash) fromSHA1(sum *[sha1.Size]byte) uint64 {
-	if rh == RowHash32 {
+	switch rh {
+	case RowHash32:
 		return uint64(hexCRC(sum))
+	case RowHash64:
+		return binary.BigEndian.Uint64(sum[:8])
 	}
-	return binary.BigEndian.Uint64(sum[:8])
+	panic("checksum: " + rh.Name())
 }
 
 // hexCRC is crc32.ChecksumIEEE of sum's 40 hex digits, by table. A CRC of
 // a fixed-length input is affine: the CRC of 40 zero bytes, XOR one
 // contribution per byte of sum (its two digits in their place, zeros
-// elsewhere). 20 lookups instead of 40 byte steps of crc32's small-input
-// path, a sixth of the hashing's CPU.
+// elsewhere). 20 lookups instead of hex-encoding the digest and running
+// crc32 over the 40 bytes: about 14 ns instead of 74.
 func hexCRC(sum *[sha1.Size]byte) uint32 {
 	t := hexCRCTable()
 	c := t.zero
@@ -116,8 +123,11 @@ var hexCRCTable = sync.OnceValue(func() *hexCRCTables {
 
 // sql is the SQL of the row hash of the row string expression row.
 func (rh RowHash) sql(row string) string {
-	if rh == RowHash32 {
+	switch rh {
+	case RowHash32:
 		return "CRC32(SHA1(" + row + "))"
+	case RowHash64:
+		return "CAST(CONV(LEFT(SHA1(" + row + "),16),16,10) AS UNSIGNED)"
 	}
-	return "CAST(CONV(LEFT(SHA1(" + row + "),16),16,10) AS UNSIGNED)"
+	panic("checksum: " + rh.Name())
 }
