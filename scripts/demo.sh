@@ -80,7 +80,9 @@ while :; do
   alive=0
   for p in "${nodepids[@]}"; do kill -0 "$p" 2>/dev/null && alive=$((alive+1)); done
   [ "$alive" -eq 0 ] && break
-  bin/storm status --config "$WORK/storm.toml" 2>/dev/null | sed -n '1,3p' | sed 's/^/   /' || true
+  # A short leash: once n1 is gone its etcd is too, and status would retry
+  # for node.start-timeout (30 s) before giving up.
+  timeout 2 bin/storm status --config "$WORK/storm.toml" 2>/dev/null | sed -n '1,3p' | sed 's/^/   /' || true
 done
 codes=()
 for p in "${nodepids[@]}"; do
