@@ -129,7 +129,7 @@ func defaults(v *viper.Viper) {
 		"import.incremental":          false,
 		"import.max-errors":           0,
 		"verify.mode":                 meta.VerifyDigest,
-		"verify.row-hash-bits":        int(checksum.RowHashes[0]),
+		"verify.row-hash-bits":        int(checksum.DefaultRowHash),
 		"tidb.pd-addrs":               []string{},
 		"tidb.import-mode":            true,
 		"tidb.pause-schedulers":       true,

@@ -98,7 +98,7 @@ func BenchmarkDataPath(b *testing.B) {
 						}
 						if wr == nil {
 							wr = (&sink.Target{}).NewWriter("j", "s", file, sink.TableRef{DB: "d", Name: t.Name}, r.Columns())
-							dg = newRowDigester(checksum.RowHashes[0], tcols, r.Columns())
+							dg = newRowDigester(checksum.DefaultRowHash, tcols, r.Columns())
 						}
 						var h uint64
 						if digest {

@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	if err != nil {
 		return ExitUsage, usage("job: %w", err)
 	}
-	rowHash := checksum.RowHashes[0]
+	rowHash := checksum.DefaultRowHash
 	if name := cfg.Spec.Verify.RowHash; name != "" {
 		if rowHash, err = checksum.RowHashNamed(name); err != nil {
 			return ExitUsage, usage("verify: %w", err)

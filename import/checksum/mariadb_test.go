@@ -79,6 +79,21 @@ func TestCanonicalMariaDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
+	tg := propertyTarget{dsn: createCK(ctx, t, srv), cols: propertyCols, unclaimed: map[string]bool{"f": true, "g": true}}
+	for _, rh := range RowHashes {
+		t.Run("property/"+rh.Name(), func(t *testing.T) { testProperty(ctx, t, tg, rh) })
+	}
+	t.Run("round-fraction", func(t *testing.T) { testRoundFraction(ctx, t, srv) })
+	t.Run("bit-xor-precision", func(t *testing.T) { testBitXORPrecision(ctx, t, tg.dsn) })
+}
+
+// createCK creates the property tests' database ck on a test server and
+// returns its DSN.
+func createCK(ctx context.Context, t *testing.T, srv interface {
+	Open(db string) (*sql.DB, error)
+	DSN(db string) string
+}) string {
+	t.Helper()
 	admin, err := srv.Open("")
 	if err != nil {
 		t.Fatal(err)
@@ -87,12 +102,7 @@ func TestCanonicalMariaDB(t *testing.T) {
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE ck"); err != nil {
 		t.Fatal(err)
 	}
-	tg := propertyTarget{dsn: srv.DSN("ck"), cols: propertyCols, unclaimed: map[string]bool{"f": true, "g": true}}
-	for _, rh := range RowHashes {
-		t.Run("property/"+rh.Name(), func(t *testing.T) { testProperty(ctx, t, tg, rh) })
-	}
-	t.Run("round-fraction", func(t *testing.T) { testRoundFraction(ctx, t, srv) })
-	t.Run("bit-xor-precision", func(t *testing.T) { testBitXORPrecision(ctx, t, tg.dsn) })
+	return srv.DSN("ck")
 }
 
 // propertyTarget is the server the property test runs on.

@@ -36,8 +36,11 @@ const (
 	RowHash64 RowHash = 64
 )
 
+// DefaultRowHash is the row hash of a config that does not choose one.
+const DefaultRowHash = RowHash32
+
 // RowHashes lists every row hash, the default first.
-var RowHashes = []RowHash{RowHash32, RowHash64}
+var RowHashes = []RowHash{DefaultRowHash, RowHash64}
 
 // RowHashBits returns the row hash that keeps bits bits (the config's
 // verify.row-hash-bits).
@@ -92,7 +95,7 @@ func (rh RowHash) fromSHA1(sum *[sha1.Size]byte) uint64 {
 // a fixed-length input is affine: the CRC of 40 zero bytes, XOR one
 // contribution per byte of sum (its two digits in their place, zeros
 // elsewhere). 20 lookups instead of hex-encoding the digest and running
-// crc32 over the 40 bytes: about 14 ns instead of 74.
+// crc32 over the 40 bytes: about 15 ns instead of 47.
 func hexCRC(sum *[sha1.Size]byte) uint32 {
 	t := hexCRCTable()
 	c := t.zero

@@ -20,15 +20,7 @@ func TestCanonicalTiDB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	srv := tidbtest.StartT(t, tidbtest.Options{})
-	admin, err := srv.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE ck"); err != nil {
-		t.Fatal(err)
-	}
-	tg := propertyTarget{dsn: srv.DSN("ck"), tidb: true, cols: tidbPropertyCols(), unclaimed: map[string]bool{"f": true, "g": true}}
+	tg := propertyTarget{dsn: createCK(ctx, t, srv), tidb: true, cols: tidbPropertyCols(), unclaimed: map[string]bool{"f": true, "g": true}}
 	for _, rh := range RowHashes {
 		t.Run("property/"+rh.Name(), func(t *testing.T) { testProperty(ctx, t, tg, rh) })
 	}

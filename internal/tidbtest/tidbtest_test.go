@@ -21,11 +21,7 @@ import (
 func TestTiDBLoadDataIsTransactional(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := Start(ctx, t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
+	s := StartT(t, Options{})
 	db, err := s.Open("")
 	if err != nil {
 		t.Fatal(err)
