@@ -34,21 +34,53 @@ type member struct {
 	done                    chan struct{}
 }
 
-// Start launches n members and waits until the cluster answers. It fails
-// the test (never skips) when the etcd binary is missing.
+// Start launches n members and waits until every one of them answers. It
+// fails the test (never skips) when the etcd binary is missing. A member
+// that exits during the start (its port taken meanwhile, say) would leave
+// a cluster that looks healthy with a quorum of the rest and loses it at
+// the first kill, so the whole cluster is started again on new ports.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Fatalf("etcd binary not found: install Debian's etcd-server (scripts/setup.sh): %v", err)
 	}
-	c := &Cluster{t: t, bin: bin, dir: t.TempDir()}
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		c := &Cluster{t: t, bin: bin, dir: t.TempDir()}
+		if err := c.allocate(n); err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.members {
+			c.run(i, "new")
+		}
+		err := c.waitMembers(60 * time.Second)
+		if err == nil {
+			t.Cleanup(func() {
+				if t.Failed() {
+					c.logTails(40)
+				}
+				c.stopAll()
+			})
+			return c
+		}
+		c.logTails(20)
+		c.stopAll()
+		if attempt == attempts {
+			t.Fatalf("etcd cluster of %d: %v", n, err)
+		}
+		t.Logf("etcd cluster of %d, attempt %d: %v; starting again on new ports", n, attempt, err)
+	}
+}
+
+// allocate picks each member's name, ports and data dir.
+func (c *Cluster) allocate(n int) error {
 	var initial []string
 	for i := 0; i < n; i++ {
 		cp, err1 := etcdserver.FreePort()
 		pp, err2 := etcdserver.FreePort()
 		if err1 != nil || err2 != nil {
-			t.Fatalf("free ports: %v %v", err1, err2)
+			return fmt.Errorf("free ports: %v %v", err1, err2)
 		}
 		m := &member{
 			name:   fmt.Sprintf("m%d", i),
@@ -60,12 +92,64 @@ func Start(t testing.TB, n int) *Cluster {
 		initial = append(initial, m.name+"="+m.peer)
 	}
 	c.initial = strings.Join(initial, ",")
-	for i := range c.members {
-		c.run(i, "new")
+	return nil
+}
+
+// waitMembers waits until every member answers a status request and
+// agrees on a leader; a member that exits meanwhile is an error at once.
+func (c *Cluster) waitMembers(timeout time.Duration) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second})
+	if err != nil {
+		return err
 	}
-	t.Cleanup(c.stopAll)
-	c.WaitHealthy(60 * time.Second)
-	return c
+	defer cli.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		var last error
+		up := 0
+		for _, m := range c.members {
+			select {
+			case <-m.done:
+				return fmt.Errorf("member %s (client %s, peer %s) exited at start: %s", m.name, m.client, m.peer, m.cmd.ProcessState)
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			st, err := cli.Status(ctx, m.client)
+			cancel()
+			switch {
+			case err != nil:
+				last = fmt.Errorf("member %s: %w", m.name, err)
+			case st.Leader == 0:
+				last = fmt.Errorf("member %s has no leader", m.name)
+			default:
+				up++
+			}
+		}
+		if up == len(c.members) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d members up after %s: %v", up, len(c.members), timeout, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logTails logs the last lines of every member's log: what a failed test
+// needs to tell a slow election from a member that died.
+func (c *Cluster) logTails(lines int) {
+	for _, m := range c.members {
+		b, err := os.ReadFile(filepath.Join(c.dir, m.name+".log"))
+		if err != nil {
+			c.t.Logf("etcd %s: no log: %v", m.name, err)
+			continue
+		}
+		all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		c.t.Logf("--- etcd %s (client %s, peer %s), last %d lines ---\n%s", m.name, m.client, m.peer, len(all), strings.Join(all, "\n"))
+	}
 }
 
 func (c *Cluster) run(i int, state string) {
