@@ -4,9 +4,9 @@
 package faultproxy
 
 import (
-	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // Proxy forwards connections from Addr to a target.
@@ -16,6 +16,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	blocked bool
+	delay   time.Duration
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
@@ -44,6 +45,21 @@ func (p *Proxy) Block() {
 	for c := range p.conns {
 		c.Close()
 	}
+}
+
+// SetDelay holds every chunk of bytes for d before passing it on, in both
+// directions: a slow link, on which a request is in flight long enough for
+// a cut to catch it (and lose its answer) more often than not.
+func (p *Proxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	p.delay = d
+	p.mu.Unlock()
+}
+
+func (p *Proxy) currentDelay() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.delay
 }
 
 // Heal lets connections through again.
@@ -100,7 +116,21 @@ func (p *Proxy) forward(c net.Conn) {
 	done := make(chan struct{}, 2)
 	// Either direction ending (or being cut) ends the pair.
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				if d := p.currentDelay(); d > 0 {
+					time.Sleep(d)
+				}
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		done <- struct{}{}
 	}
 	go pipe(up, c)

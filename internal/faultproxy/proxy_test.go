@@ -75,3 +75,24 @@ func TestBlockAndHeal(t *testing.T) {
 		t.Fatalf("after Heal: %v", err)
 	}
 }
+
+func TestDelay(t *testing.T) {
+	p, err := Start(echoServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.SetDelay(100 * time.Millisecond)
+	start := time.Now()
+	if err := roundTrip(p.Addr()); err != nil {
+		t.Fatalf("through the slow proxy: %v", err)
+	}
+	// The request and its answer are each held once.
+	if d := time.Since(start); d < 200*time.Millisecond {
+		t.Fatalf("round trip took %s, want at least 200ms", d)
+	}
+	p.SetDelay(0)
+	if err := roundTrip(p.Addr()); err != nil {
+		t.Fatalf("through the proxy again: %v", err)
+	}
+}
