@@ -3,16 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
-	"maps"
-	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"golang.org/x/sync/errgroup"
 
 	"storm/election"
 	"storm/import/checksum"
@@ -28,7 +24,7 @@ type jobState struct {
 	planSum meta.PlanSummary
 	verify  *meta.PhaseMarker
 	vplan   *VerifyPlanSummary
-	done    map[string]meta.Done // only when read: see totals
+	fold    *doneFold // the done records, only when read: see totals
 	totals  ImportTotals
 	failed  []meta.Failed
 	vdone   []meta.VerifyDone
@@ -40,7 +36,7 @@ type jobState struct {
 // verify and finalize look at: not the shard definitions, claims, progress
 // and node records, which in a job of 100,000 shards are most of its bytes.
 func (n *Node) readState(ctx context.Context) (*jobState, error) {
-	st := &jobState{done: map[string]meta.Done{}}
+	st := &jobState{fold: newDoneFold()}
 	var sources []meta.PhaseMarker
 	handle := func(kvs []*mvccpb.KeyValue) error {
 		for _, kv := range kvs {
@@ -69,7 +65,10 @@ func (n *Node) readState(ctx context.Context) (*jobState, error) {
 		if _, err := n.readDone(ctx, st, handle); err != nil {
 			return nil, fmt.Errorf("read job %s: %w", n.job.ID, err)
 		}
-		st.totals = sumDone(st.done)
+		if st.fold.broken != "" {
+			return nil, fmt.Errorf("read job %s: %s", n.job.ID, st.fold.broken)
+		}
+		st.totals = st.fold.totals()
 	}
 	return st, st.mergeSources(sources)
 }
@@ -92,133 +91,63 @@ type TableTotals struct {
 	BadDigest   string `json:"bad_digest,omitempty"` // a shard's digest did not parse
 }
 
-func sumDone(done map[string]meta.Done) ImportTotals {
-	t := ImportTotals{Done: len(done), Tables: map[string]*TableTotals{}}
-	nodes := map[string]bool{}
-	xor := map[string]*checksum.Digest{}
-	for _, d := range done {
-		t.Rows += d.Rows
-		t.Bytes += d.Bytes
-		nodes[d.Node] = true
-		key := d.DB + "." + d.Table
-		tt := t.Tables[key]
-		if tt == nil {
-			tt = &TableTotals{}
-			t.Tables[key] = tt
-			xor[key] = &checksum.Digest{}
-		}
-		tt.Rows += d.Rows
-		if x, err := checksum.ParseHex(d.DigestXOR); err == nil {
-			xor[key].Merge(checksum.Digest{Count: d.DigestCount, XOR: x})
-		} else if tt.BadDigest == "" {
-			tt.BadDigest = err.Error() // verify fails on it
-		}
-	}
-	for key, d := range xor {
-		t.Tables[key].DigestCount, t.Tables[key].DigestXOR = d.Count, d.Hex()
-	}
-	for id := range nodes {
-		if id != "" {
-			t.Nodes = append(t.Nodes, id)
-		}
-	}
-	sort.Strings(t.Nodes)
-	return t
-}
-
-// doneCache holds the job's done records as of rev: seeded from the import
-// view (which received them all in its watch) and topped up by readDone,
-// so that verify-plan, verify and finalize do not each read every record
-// again (100,000 of them took about 1.2 s a phase). The records stay raw
-// until a phase leader needs them: every node seeds a cache, few use it.
+// doneCache is the import view's fold of the job's done records, complete
+// as of rev (node/donefold.go): verify-plan, verify and finalize take it,
+// topped up with the records written since, instead of reading every
+// record again.
 type doneCache struct {
-	raw  map[string][]byte
-	done map[string]meta.Done // decoded, on first use
+	fold *doneFold
 	rev  int64
 }
 
-// seedDone keeps the done records the import view holds (raw, as of rev).
-func (n *Node) seedDone(raw map[string][]byte, rev int64) {
-	n.doneCache = &doneCache{raw: raw, rev: rev}
+// seedDone keeps the import view's fold (as of rev).
+func (n *Node) seedDone(f *doneFold, rev int64) {
+	if f.broken != "" {
+		n.log.Info("the import view's sum of the done records is not usable; the phases after the import read them", "why", f.broken)
+		n.doneCache = nil
+		return
+	}
+	n.doneCache = &doneCache{fold: f, rev: rev}
 }
 
-// readDone puts the job's done records into st and returns the revision
-// they are complete at. With a cache, a count of the records proves it
-// complete (a done record is written once, by its claim's owner, and never
-// changed; only a job's retry or removal deletes any), and records written
-// since are topped up (WithMinModRev); otherwise, or if the count still
-// disagrees, every record is read in pages through handle.
+// readDone puts the job's done records into st.fold and returns the
+// revision they are complete at. With a cache, a count of the records
+// proves it complete (a done record is written once, by its claim's owner,
+// and never changed; only a job's retry or removal deletes any), and
+// records written since are folded in (WithMinModRev); otherwise, or if
+// the count still disagrees, every record is read in pages through handle.
 func (n *Node) readDone(ctx context.Context, st *jobState, handle func([]*mvccpb.KeyValue) error) (int64, error) {
 	prefix := n.job.Dir(meta.KindDone)
 	if c := n.doneCache; c != nil {
 		n.doneCache = nil // unless it proves complete again below
-		if err := c.decode(n.job); err != nil {
-			return 0, err
-		}
 		all, err := n.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil {
 			return 0, err
 		}
 		rev := all.Header.Revision
-		if all.Count > int64(len(c.done)) {
+		if all.Count > int64(c.fold.count) {
 			newer, err := n.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithMinModRev(c.rev+1), clientv3.WithRev(rev))
 			if err != nil {
 				return 0, err
 			}
 			for _, kv := range newer.Kvs {
-				if k, ok := n.job.Parse(string(kv.Key)); ok {
-					var d meta.Done
-					if err := meta.Decode(string(kv.Key), kv.Value, &d); err != nil {
+				if _, ok := n.job.Parse(string(kv.Key)); ok {
+					if err := c.fold.addRaw(string(kv.Key), kv.Value); err != nil {
 						return 0, err
 					}
-					c.done[k.Name] = d
 				}
 			}
 		}
-		if all.Count == int64(len(c.done)) {
+		if all.Count == int64(c.fold.count) {
 			c.rev = rev
 			n.doneCache = c
-			st.done = c.done // read-only from here on
+			st.fold = c.fold // read-only from here on
 			return rev, nil
 		}
-		n.log.Info("done records changed under the cache; reading them all", "cached", len(c.done), "in_etcd", all.Count)
+		n.log.Info("done records changed under the cache; reading them all", "cached", c.fold.count, "in_etcd", all.Count)
 	}
+	st.fold = newDoneFold()
 	return rangePages(ctx, n.cli, prefix, 0, false, handle)
-}
-
-// decode turns the raw records into Done values, on every CPU: 100,000
-// JSON records are a third of a second on one.
-func (c *doneCache) decode(job meta.Job) error {
-	if c.done != nil {
-		return nil
-	}
-	names := slices.Collect(maps.Keys(c.raw))
-	parts := min(runtime.GOMAXPROCS(0), max(1, len(names)/1000))
-	out := make([]map[string]meta.Done, parts)
-	var g errgroup.Group
-	for p := range parts {
-		g.Go(func() error {
-			m := make(map[string]meta.Done, len(names)/parts+1)
-			for _, name := range names[p*len(names)/parts : (p+1)*len(names)/parts] {
-				var d meta.Done
-				if err := meta.Decode(job.Key(meta.KindDone, name), c.raw[name], &d); err != nil {
-					return err
-				}
-				m[name] = d
-			}
-			out[p] = m
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	c.done = make(map[string]meta.Done, len(names))
-	for _, m := range out {
-		maps.Copy(c.done, m)
-	}
-	c.raw = nil
-	return nil
 }
 
 // add takes in one key of the job.
@@ -258,9 +187,7 @@ func (st *jobState) add(job meta.Job, kv *mvccpb.KeyValue, sources *[]meta.Phase
 		st.verify = &meta.PhaseMarker{}
 		err = meta.Decode(key, kv.Value, st.verify)
 	case k.Kind == meta.KindDone:
-		var d meta.Done
-		err = meta.Decode(key, kv.Value, &d)
-		st.done[k.Name] = d
+		err = st.fold.addRaw(key, kv.Value)
 	case k.Kind == meta.KindFailed:
 		var f meta.Failed
 		err = meta.Decode(key, kv.Value, &f)

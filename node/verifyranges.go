@@ -132,26 +132,7 @@ func (st *jobState) digestColumns(pt meta.PlanTable) ([]string, string) {
 	if pt.InitialRows > 0 {
 		return nil, fmt.Sprintf("incremental: the table held %d rows before the import", pt.InitialRows)
 	}
-	var cols []string
-	for _, d := range st.done {
-		if d.DB != pt.DB || d.Table != pt.Table || d.Rows == 0 {
-			continue
-		}
-		switch {
-		case len(d.DigestColumns) == 0:
-			return nil, "a shard recorded no digest columns"
-		case len(d.DigestColumns) == 1 && d.DigestColumns[0] == mixedColumns:
-			return nil, "the source's column list changes within a file"
-		case cols == nil:
-			cols = d.DigestColumns
-		case !sameColumns(cols, d.DigestColumns):
-			return nil, "source files name different column sets"
-		}
-	}
-	if cols == nil {
-		return nil, "no rows to hash"
-	}
-	return cols, ""
+	return st.fold.digestColumns(pt.DB, pt.Table)
 }
 
 // splitTable cuts a table into ranges of its primary key when that is one

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"maps"
 	"math/rand"
 	"sort"
 	"sync"
@@ -70,12 +69,12 @@ type view[T any] struct {
 	// can claim nothing more (node.exit-when-idle).
 	idleExit bool
 
-	// keepDone: the view keeps the value of every done record (load reads
+	// keepDone: the view folds every done record into doneSum (load reads
 	// them, the watch's events carry them), and rev is the revision it has
-	// applied, so the phases after the import need not read 100,000
-	// records again (doneRecords).
+	// applied, so the phases after the import need not read or decode
+	// 100,000 records again (doneFold, doneRecords).
 	keepDone bool
-	doneVals map[string][]byte
+	doneSum  *doneFold
 	rev      int64
 }
 
@@ -263,13 +262,16 @@ func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error)
 		return 0, fmt.Errorf("read claims: %w", err)
 	}
 	var done []string
-	doneVals := map[string][]byte{}
+	var doneSum *doneFold
 	if v.keepDone {
+		doneSum = newDoneFold()
 		_, err = rangePages(ctx, cli, v.job.Dir(v.pool.Done), rev, false, func(kvs []*mvccpb.KeyValue) error {
 			for _, kv := range kvs {
 				if key, ok := v.job.Parse(string(kv.Key)); ok {
 					done = append(done, key.Name)
-					doneVals[key.Name] = kv.Value
+					if err := doneSum.addRaw(string(kv.Key), kv.Value); err != nil {
+						doneSum.breakOff("%v", err)
+					}
 				}
 			}
 			return nil
@@ -305,7 +307,7 @@ func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error)
 	for _, id := range done {
 		v.done[id] = true
 	}
-	v.doneVals, v.rev = doneVals, rev
+	v.doneSum, v.rev = doneSum, rev
 	for _, id := range failed {
 		v.failed[id] = true
 	}
@@ -428,14 +430,19 @@ func (v *view[T]) apply(ev *clientv3.Event) {
 		}
 		v.putClaim(key, ev.Kv.Value)
 	case v.pool.Done:
-		v.done[k.Name] = !del
 		if v.keepDone {
-			if del {
-				delete(v.doneVals, k.Name)
-			} else {
-				v.doneVals[k.Name] = ev.Kv.Value
+			switch {
+			case del:
+				v.doneSum.breakOff("done record %s deleted", k.Name)
+			case v.done[k.Name]:
+				v.doneSum.breakOff("done record %s written twice", k.Name)
+			default:
+				if err := v.doneSum.addRaw(key, ev.Kv.Value); err != nil {
+					v.doneSum.breakOff("%v", err)
+				}
 			}
 		}
+		v.done[k.Name] = !del
 	case v.pool.Failed:
 		v.failed[k.Name] = !del
 	case meta.KindPhase:
@@ -449,12 +456,17 @@ func (v *view[T]) apply(ev *clientv3.Event) {
 	}
 }
 
-// doneRecords are the done records the view holds (keepDone) and the
-// revision they are complete at.
-func (v *view[T]) doneRecords() (map[string][]byte, int64) {
+// doneRecords is the view's fold of the done records (keepDone) and the
+// revision it is complete at.
+func (v *view[T]) doneRecords() (*doneFold, int64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return maps.Clone(v.doneVals), v.rev
+	if v.doneSum == nil {
+		f := newDoneFold()
+		f.breakOff("the view kept no done records")
+		return f, v.rev
+	}
+	return v.doneSum.clone(), v.rev
 }
 
 // putPhase notes a planned source, and a failed plan (which stops the job).
