@@ -35,6 +35,20 @@ func TestE2EBadInput(t *testing.T) {
 			replaceLine(t, csv, 3, "77,just two")
 			return csv + ":3"
 		}, nil, 1, []string{"row has 2 fields", "expects 9"}},
+		// verify.mode = count: rows go to LOAD DATA as the reader encodes
+		// them, never decoded (node/worker.go); the errors are the same.
+		{"wrong column count, not hashed", func(t *testing.T, dir, csv string) string {
+			replaceLine(t, csv, 3, "77,just two")
+			return csv + ":3"
+		}, map[string]string{"verify.mode": `"count"`}, 1, []string{"row has 2 fields", "expects 9"}},
+		{"not a number", func(t *testing.T, dir, csv string) string {
+			replaceField(t, csv, 4, 4, "two hundred") // age, an INT
+			return csv + ":4"
+		}, nil, 1, []string{"age"}},
+		{"not a number, not hashed", func(t *testing.T, dir, csv string) string {
+			replaceField(t, csv, 4, 4, "two hundred")
+			return csv + ":4"
+		}, map[string]string{"verify.mode": `"count"`}, 1, []string{"age"}},
 		{"schema does not parse", func(t *testing.T, dir, csv string) string {
 			schema := schemaFile(dir, "customers")
 			writeFile(t, schema, []byte("CREATE TABLE customers (id BIGINT PRIMARY KEY,,);\n"))
@@ -146,4 +160,18 @@ func replaceLine(t *testing.T, path string, n int, text string) {
 	lines := strings.SplitAfter(string(data), "\n")
 	lines[n-1] = text + "\n"
 	writeFile(t, path, []byte(strings.Join(lines, "")))
+}
+
+// replaceField replaces field i (0-based) of line n (1-based) of a CSV file
+// whose fields hold no separator.
+func replaceField(t *testing.T, path string, n, i int, text string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	fields := strings.Split(strings.TrimSuffix(lines[n-1], "\n"), ",")
+	fields[i] = text
+	replaceLine(t, path, n, strings.Join(fields, ","))
 }

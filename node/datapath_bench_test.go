@@ -88,6 +88,9 @@ func BenchmarkDataPath(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
+					if !digest {
+						r.(source.TSVEncoder).EncodeTSV() // as worker.write does
+					}
 					for {
 						row, err := r.Next()
 						if err == io.EOF {

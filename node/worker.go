@@ -201,6 +201,11 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 		// has committed, the fence of the next batch.
 		pos = cp
 	)
+	if enc, ok := r.(source.TSVEncoder); ok && !hashRows {
+		// Nothing needs the values themselves: the reader writes each
+		// row as LOAD DATA text in the pass that parses it.
+		enc.EncodeTSV()
+	}
 	// collect waits for the batch in flight and books it.
 	collect := func() error {
 		if inflight == nil {
@@ -299,9 +304,9 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 		if cols != nil {
 			want = len(cols)
 		}
-		if len(row.Values) != want {
+		if row.Len() != want {
 			return cp, written, dcols, &inputError{&source.ParseError{File: s.Chunk.Path, Line: row.Line, Offset: row.End,
-				Reason: fmt.Sprintf("row has %d fields, table %s.%s expects %d", len(row.Values), s.DB, s.Table, want)}}
+				Reason: fmt.Sprintf("row has %d fields, table %s.%s expects %d", row.Len(), s.DB, s.Table, want)}}
 		}
 		var h uint64
 		if hashRows {

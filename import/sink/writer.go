@@ -82,6 +82,10 @@ func (t *Target) NewWriter(job, shard, file string, table TableRef, cols []strin
 // Add buffers a row with its digest hash; it copies the values.
 func (w *Writer) Add(r source.Row, hash uint64) {
 	w.rows = append(w.rows, rowRef{start: len(w.tsv), line: r.Line, hash: hash, end: r.End, nextLine: r.NextLine})
+	if r.TSV != nil {
+		w.tsv = append(append(w.tsv, r.TSV...), '\n')
+		return
+	}
 	tsv := w.tsv
 	for i, v := range r.Values {
 		if i > 0 {
@@ -94,28 +98,10 @@ func (w *Writer) Add(r source.Row, hash uint64) {
 		if v.Plain {
 			tsv = append(tsv, v.Data...)
 		} else {
-			tsv = appendTSV(tsv, v.Data)
+			tsv = source.AppendTSV(tsv, v.Data)
 		}
 	}
 	w.tsv = append(tsv, '\n')
-}
-
-var tsvEscape = [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0', 0x1a: 'Z'}
-
-// tsvUnescape maps the byte after a backslash back to the byte it stands
-// for; only the escapes tsvEscape writes occur.
-var tsvUnescape = [256]byte{'\\': '\\', 't': '\t', 'n': '\n', 'r': '\r', '0': 0, 'Z': 0x1a}
-
-func appendTSV(dst, v []byte) []byte {
-	start := 0
-	for i, c := range v {
-		if e := tsvEscape[c]; e != 0 {
-			dst = append(dst, v[start:i]...)
-			dst = append(dst, '\\', e)
-			start = i + 1
-		}
-	}
-	return append(dst, v[start:]...)
 }
 
 // text is row i's encoded text, without its line end.
@@ -146,7 +132,7 @@ func (w *Writer) decode(i int) {
 				c := f[k]
 				if c == '\\' && k+1 < len(f) {
 					k++
-					c = tsvUnescape[f[k]]
+					c = source.TSVUnescape[f[k]]
 				}
 				w.dec = append(w.dec, c)
 			}

@@ -80,6 +80,9 @@ func (r *csvReader) position(in io.Reader, ch Chunk, header bool, resumeOffset, 
 
 func (r *csvReader) Columns() []string { return r.cols }
 
+// EncodeTSV makes Next hand out rows as LOAD DATA text (Row.TSV).
+func (r *csvReader) EncodeTSV() { r.p.tsv = true }
+
 func (r *csvReader) Next() (Row, error) {
 	if r.err != nil {
 		return Row{}, r.err
@@ -100,6 +103,9 @@ func (r *csvReader) Next() (Row, error) {
 			return Row{}, io.EOF
 		case recBlank:
 			continue
+		}
+		if p.tsv {
+			return Row{TSV: p.data, Count: len(p.ends), Line: line, End: p.s.offset(), NextLine: p.line}, nil
 		}
 		r.values = fillValues(r.values, p.data, p.ends, p.nulls, p.plain)
 		return Row{Values: r.values, Line: line, End: p.s.offset(), NextLine: p.line}, nil

@@ -27,6 +27,11 @@ type csvParser struct {
 	nulls []bool
 	plain []bool // the field holds no byte tsvSpecial names (Value.Plain)
 	dirty bool   // the current field holds one
+	// tsv: data holds the record encoded as LOAD DATA text instead
+	// (Row.TSV): escaped, fields joined by tabs, NULL as \N. The runs the
+	// loops copy hold no byte that needs an escape (the stop tables hold
+	// them all), so the encoding costs only the bytes that do.
+	tsv bool
 }
 
 type recKind int
@@ -130,6 +135,9 @@ func (p *csvParser) readRecord(discard bool) (recKind, error) {
 	for {
 		var end fieldEnd
 		var err error
+		if p.tsv && !discard && len(p.ends) > 0 {
+			p.data = append(p.data, '\t')
+		}
 		if len(p.delim) > 0 && s.buf[s.pos] == p.delim[0] && (len(p.delim) == 1 || s.hasPrefix(p.delim)) {
 			end, err = p.quoted(discard)
 		} else {
@@ -147,6 +155,9 @@ func (p *csvParser) readRecord(discard bool) (recKind, error) {
 				return recRow, err
 			}
 			p.dirty = false
+			if p.tsv && !discard {
+				p.data = append(p.data, '\t')
+			}
 			p.endField(discard, len(p.data), len(p.null) == 0)
 			return recRow, nil
 		}
@@ -159,6 +170,9 @@ func (p *csvParser) endField(discard bool, start int, null bool) {
 	}
 	if null {
 		p.data = p.data[:start]
+		if p.tsv {
+			p.data = append(p.data, '\\', 'N')
+		}
 	}
 	p.ends = append(p.ends, len(p.data))
 	p.nulls = append(p.nulls, null)
@@ -221,8 +235,7 @@ func (p *csvParser) unquoted(discard bool) (fieldEnd, error) {
 		if c == '\\' && p.escape && s.ensure(2) {
 			e := s.buf[s.pos+1]
 			if !discard {
-				p.data = append(p.data, unescape[e])
-				p.dirty = p.dirty || tsvSpecial[unescape[e]]
+				p.put(unescape[e])
 				nk = p.matchNull(nk, s.buf[s.pos:s.pos+2])
 			}
 			s.pos += 2
@@ -234,8 +247,7 @@ func (p *csvParser) unquoted(discard bool) (fieldEnd, error) {
 		// A newline that is not a terminator, a lone '\r', a partial
 		// separator or a backslash at the very end: plain data.
 		if !discard {
-			p.data = append(p.data, c)
-			p.dirty = p.dirty || tsvSpecial[c]
+			p.put(c)
 			nk = p.matchNull(nk, s.buf[s.pos:s.pos+1])
 		}
 		s.pos++
@@ -243,6 +255,21 @@ func (p *csvParser) unquoted(discard bool) (fieldEnd, error) {
 			p.line++
 		}
 	}
+}
+
+// put appends one byte of a field's value: escaped in tsv mode, noted in
+// dirty otherwise.
+func (p *csvParser) put(c byte) {
+	if !tsvSpecial[c] {
+		p.data = append(p.data, c)
+		return
+	}
+	if p.tsv {
+		p.data = append(p.data, '\\', TSVEscape[c])
+		return
+	}
+	p.data = append(p.data, c)
+	p.dirty = true
 }
 
 func (p *csvParser) matchNull(nk int, seg []byte) int {
@@ -291,9 +318,8 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 				s.pos += len(p.delim)
 				p.line += p.delimNL
 				if !discard {
-					p.data = append(p.data, p.delim...)
 					for _, c := range p.delim {
-						p.dirty = p.dirty || tsvSpecial[c]
+						p.put(c)
 					}
 				}
 				continue
@@ -320,8 +346,7 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 			}
 			e := s.buf[s.pos+1]
 			if !discard {
-				p.data = append(p.data, unescape[e])
-				p.dirty = p.dirty || tsvSpecial[unescape[e]]
+				p.put(unescape[e])
 			}
 			s.pos += 2
 			if e == '\n' {
@@ -330,8 +355,7 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 			continue
 		}
 		if !discard {
-			p.data = append(p.data, c)
-			p.dirty = p.dirty || tsvSpecial[c]
+			p.put(c)
 		}
 		s.pos++
 		if c == '\n' {

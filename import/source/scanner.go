@@ -134,3 +134,24 @@ func fillValues(dst []Value, data []byte, ends []int, nulls, plain []bool) []Val
 
 // tsvSpecial are the bytes Value.Plain excludes.
 var tsvSpecial = [256]bool{'\\': true, '\t': true, '\n': true, '\r': true, 0: true, 0x1a: true}
+
+// TSVEscape is the letter that follows a backslash for each byte LOAD
+// DATA text (FIELDS TERMINATED BY '\t' ESCAPED BY '\\') must escape, 0
+// for the rest; TSVUnescape maps the letter back.
+var (
+	TSVEscape   = [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0', 0x1a: 'Z'}
+	TSVUnescape = [256]byte{'\\': '\\', 't': '\t', 'n': '\n', 'r': '\r', '0': 0, 'Z': 0x1a}
+)
+
+// AppendTSV appends v to dst as a field of LOAD DATA text.
+func AppendTSV(dst, v []byte) []byte {
+	start := 0
+	for i, c := range v {
+		if e := TSVEscape[c]; e != 0 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, '\\', e)
+			start = i + 1
+		}
+	}
+	return append(dst, v[start:]...)
+}

@@ -54,10 +54,31 @@ type Value struct {
 // Row is one record of a data file.
 type Row struct {
 	Values []Value
-	Line   int64 // 1-based line of the file where the row starts
-	End    int64 // byte offset in the (uncompressed) file just past the row: a resume point
+	// TSV, from a reader told to EncodeTSV, is the row already encoded as
+	// LOAD DATA text (AppendTSV's escapes, fields joined by tabs, NULL as
+	// \N, no line end), and Values is nil; Count is its number of fields.
+	TSV   []byte
+	Count int
+	Line  int64 // 1-based line of the file where the row starts
+	End   int64 // byte offset in the (uncompressed) file just past the row: a resume point
 	// NextLine is the line number at End, so a reader resumed at End counts on.
 	NextLine int64
+}
+
+// Len is the row's number of fields.
+func (r Row) Len() int {
+	if r.TSV != nil {
+		return r.Count
+	}
+	return len(r.Values)
+}
+
+// TSVEncoder is a Reader that can hand out its rows encoded as LOAD DATA
+// text (Row.TSV) instead of decoded values: one pass over the bytes and
+// no second copy, for a caller that needs no value itself (no digest to
+// compute). Call it before the first Next.
+type TSVEncoder interface {
+	EncodeTSV()
 }
 
 // Reader reads the rows of one chunk.
