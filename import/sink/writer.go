@@ -82,26 +82,7 @@ func (t *Target) NewWriter(job, shard, file string, table TableRef, cols []strin
 // Add buffers a row with its digest hash; it copies the values.
 func (w *Writer) Add(r source.Row, hash uint64) {
 	w.rows = append(w.rows, rowRef{start: len(w.tsv), line: r.Line, hash: hash, end: r.End, nextLine: r.NextLine})
-	if r.TSV != nil {
-		w.tsv = append(append(w.tsv, r.TSV...), '\n')
-		return
-	}
-	tsv := w.tsv
-	for i, v := range r.Values {
-		if i > 0 {
-			tsv = append(tsv, '\t')
-		}
-		if v.Null {
-			tsv = append(tsv, '\\', 'N')
-			continue
-		}
-		if v.Plain {
-			tsv = append(tsv, v.Data...)
-		} else {
-			tsv = source.AppendTSV(tsv, v.Data)
-		}
-	}
-	w.tsv = append(tsv, '\n')
+	w.tsv = append(r.AppendTSV(w.tsv), '\n')
 }
 
 // text is row i's encoded text, without its line end.

@@ -143,8 +143,8 @@ var (
 	TSVUnescape = [256]byte{'\\': '\\', 't': '\t', 'n': '\n', 'r': '\r', '0': 0, 'Z': 0x1a}
 )
 
-// AppendTSV appends v to dst as a field of LOAD DATA text.
-func AppendTSV(dst, v []byte) []byte {
+// appendTSV appends v to dst as a field of LOAD DATA text.
+func appendTSV(dst, v []byte) []byte {
 	start := 0
 	for i, c := range v {
 		if e := TSVEscape[c]; e != 0 {

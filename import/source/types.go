@@ -55,8 +55,8 @@ type Value struct {
 type Row struct {
 	Values []Value
 	// TSV, from a reader told to EncodeTSV, is the row already encoded as
-	// LOAD DATA text (AppendTSV's escapes, fields joined by tabs, NULL as
-	// \N, no line end), and Values is nil; Count is its number of fields.
+	// LOAD DATA text (as AppendTSV writes it), and Values is nil; Count is
+	// its number of fields.
 	TSV   []byte
 	Count int
 	Line  int64 // 1-based line of the file where the row starts
@@ -71,6 +71,29 @@ func (r Row) Len() int {
 		return r.Count
 	}
 	return len(r.Values)
+}
+
+// AppendTSV appends the row to dst as LOAD DATA text (FIELDS TERMINATED
+// BY '\t' ESCAPED BY '\\', NULL as \N), without a line end: the one
+// definition of the text storm sends, which Row.TSV holds already encoded.
+func (r Row) AppendTSV(dst []byte) []byte {
+	if r.TSV != nil {
+		return append(dst, r.TSV...)
+	}
+	for i, v := range r.Values {
+		if i > 0 {
+			dst = append(dst, '\t')
+		}
+		switch {
+		case v.Null:
+			dst = append(dst, '\\', 'N')
+		case v.Plain:
+			dst = append(dst, v.Data...)
+		default:
+			dst = appendTSV(dst, v.Data)
+		}
+	}
+	return dst
 }
 
 // TSVEncoder is a Reader that can hand out its rows encoded as LOAD DATA
