@@ -65,9 +65,6 @@ func (n *Node) readState(ctx context.Context) (*jobState, error) {
 		if _, err := n.readDone(ctx, st, handle); err != nil {
 			return nil, fmt.Errorf("read job %s: %w", n.job.ID, err)
 		}
-		if st.fold.broken != "" {
-			return nil, fmt.Errorf("read job %s: %s", n.job.ID, st.fold.broken)
-		}
 		st.totals = st.fold.totals()
 	}
 	return st, st.mergeSources(sources)

@@ -9,7 +9,8 @@ import (
 )
 
 // sameAsValues reads the file at p twice, decoded (and then encoded as a
-// writer encodes values) and encoded by the reader, and fails at the first row, position or error that differs.
+// writer encodes values) and encoded by the reader, and fails at the first
+// row, position or error that differs.
 func sameAsValues(t *testing.T, p string, cfg CSVConfig) (rows int) {
 	t.Helper()
 	ch := wholeChunk(p, FormatCSV)

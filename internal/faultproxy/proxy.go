@@ -6,6 +6,7 @@ package faultproxy
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,7 +17,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	blocked bool
-	delay   time.Duration
+	delay   atomic.Int64 // nanoseconds: SetDelay
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
@@ -50,17 +51,7 @@ func (p *Proxy) Block() {
 // SetDelay holds every chunk of bytes for d before passing it on, in both
 // directions: a slow link, on which a request is in flight long enough for
 // a cut to catch it (and lose its answer) more often than not.
-func (p *Proxy) SetDelay(d time.Duration) {
-	p.mu.Lock()
-	p.delay = d
-	p.mu.Unlock()
-}
-
-func (p *Proxy) currentDelay() time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.delay
-}
+func (p *Proxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Heal lets connections through again.
 func (p *Proxy) Heal() {
@@ -120,8 +111,8 @@ func (p *Proxy) forward(c net.Conn) {
 		for {
 			n, err := src.Read(buf)
 			if n > 0 {
-				if d := p.currentDelay(); d > 0 {
-					time.Sleep(d)
+				if d := p.delay.Load(); d > 0 {
+					time.Sleep(time.Duration(d))
 				}
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					break
