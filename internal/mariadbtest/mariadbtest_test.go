@@ -48,3 +48,28 @@ func TestStartRestart(t *testing.T) {
 		t.Fatalf("after restart: %d rows, %v", n, err)
 	}
 }
+
+// Servers started at the same moment, as go test ./... starts its
+// packages', all come up: their bootstraps once shared /tmp and some
+// failed (5 of 12 here), which failed a CI run.
+func TestConcurrentStarts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		dir := t.TempDir()
+		go func() {
+			s, err := Start(ctx, dir)
+			if err == nil {
+				s.Stop()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
