@@ -115,7 +115,7 @@ func (p *csvParser) skipRecordFast() (recKind, error) {
 			return recRow, s.failure()
 		}
 		if fieldStart && len(p.delim) > 0 && s.buf[s.pos] == p.delim[0] {
-			end, err := p.quoted(true)
+			end, err := p.skipQuoted()
 			if err != nil || end != endSep {
 				return recRow, err
 			}
@@ -162,6 +162,72 @@ func (p *csvParser) skipRecordFast() (recKind, error) {
 			}
 		}
 	}
+}
+
+// skipQuoted is quoted(true) for a one-byte delimiter. It jumps from one
+// delimiter to the next (bytes.IndexByte) instead of looking at every
+// byte: a delimiter is escaped when an odd run of backslashes comes right
+// before it, since the scan only ever stops where every backslash before
+// it has been paired.
+func (p *csvParser) skipQuoted() (fieldEnd, error) {
+	s := &p.s
+	d := p.delim[0]
+	if d == '\\' || d == '\n' {
+		return p.quoted(true)
+	}
+	openLine, openOff := p.line, s.offset()
+	s.pos++
+	for {
+		b := s.buf[s.pos:s.n]
+		j := bytes.IndexByte(b, d)
+		if j < 0 || p.escape && oddBackslashes(b[:j]) {
+			// No closing delimiter in b, or an escaped one: pass up to it,
+			// keeping back a backslash that escapes what comes next.
+			k := len(b)
+			if j >= 0 {
+				k = j + 1
+			} else if p.escape && oddBackslashes(b) {
+				k--
+			}
+			p.line += int64(bytes.Count(b[:k], nl))
+			s.pos += k
+			if j >= 0 {
+				continue
+			}
+			if !s.fill() {
+				if err := s.failure(); err != nil {
+					return 0, err
+				}
+				return 0, p.errorAt(openLine, openOff, "unclosed quoted field")
+			}
+			continue
+		}
+		p.line += int64(bytes.Count(b[:j], nl))
+		s.pos += j + 1
+		if s.hasPrefix(p.delim) { // doubled: a literal delimiter
+			s.pos++
+			continue
+		}
+		if s.atEOF() {
+			if err := s.failure(); err != nil {
+				return 0, err
+			}
+			return endEOF, nil
+		}
+		if end, ok := p.delimEnd(s.buf[s.pos]); ok {
+			return end, nil
+		}
+		return 0, p.errorAt(p.line, s.offset(), "unexpected content after the closing quote of a field")
+	}
+}
+
+// oddBackslashes reports whether b ends in an odd run of backslashes.
+func oddBackslashes(b []byte) bool {
+	n := 0
+	for n < len(b) && b[len(b)-1-n] == '\\' {
+		n++
+	}
+	return n%2 == 1
 }
 
 // strictCuts finds each cut with a short read after the nominal offset, then

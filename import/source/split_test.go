@@ -282,3 +282,35 @@ func TestSplitUnclosedQuote(t *testing.T) {
 	_, err := Split(DataFile{Path: p, Size: int64(len(data)), Format: FormatCSV}, 8, noHeader())
 	checkParseError(t, err, 2, "unclosed")
 }
+
+// TestSplitBackslashRuns: the split's scan of a quoted field jumps from
+// delimiter to delimiter and decides from the run of backslashes before
+// one whether it is escaped. Runs of every length, before the closing
+// delimiter, before a newline, at the field's start, and cut by every
+// buffer size, must give the rows and lines the reader gives.
+func TestSplitBackslashRuns(t *testing.T) {
+	cases := map[string]string{
+		"even runs close":   "1,\"a\\\\\",x\n2,\"\\\\\\\\\",y\n",
+		"odd runs escape":   "1,\"a\\\",b\",x\n2,\"\\\\\\\"\n\",y\n",
+		"escaped newline":   "1,\"a\\\nb\\\\\",x\n2,\"\\\n\",y\n",
+		"doubled delimiter": "1,\"a\"\"\\\\\"\"b\",x\n2,\"\"\"\",y\n",
+		"run at start":      "1,\"\\\\\\\\\\\"\\\\\",x\n2,\"\",y\n",
+		"long field":        "1,\"" + strings.Repeat("ab\\\\c\\\"\n", 40) + "\",x\n2,\"z\",y\n",
+	}
+	for name, body := range cases {
+		t.Run(name, func(t *testing.T) {
+			smallBuffers(t, func(t *testing.T) {
+				data := []byte(strings.Repeat(body, 6))
+				p := writeFile(t, t.TempDir(), "d.t.csv", data)
+				cfg := noHeader()
+				whole, _ := mustRead(t, wholeChunk(p, FormatCSV), cfg)
+				if len(whole) != 12 {
+					t.Fatalf("%d rows, want 12", len(whole))
+				}
+				for _, size := range shardSizes(len(data)) {
+					checkSplit(t, p, int64(len(data)), size, cfg, whole)
+				}
+			})
+		})
+	}
+}
