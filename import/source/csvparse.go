@@ -99,6 +99,16 @@ func (p *csvParser) init(file string, cfg CSVConfig) {
 
 var nl = []byte("\n")
 
+// tsvSame marks the letters e whose CSV escape \e is the same two bytes in
+// LOAD DATA text.
+var tsvSame = func() (t [256]bool) {
+	for e := range t {
+		c := unescape[e]
+		t[e] = tsvSpecial[c] && TSVEscape[c] == byte(e)
+	}
+	return t
+}()
+
 // termLen is the length of the terminator at pos, 0 if none is there; c is
 // the byte at pos.
 func (p *csvParser) termLen(c byte) int {
@@ -289,11 +299,20 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 	openLine, openOff := p.line, s.offset()
 	s.pos += len(p.delim)
 	p.line += p.delimNL
+	// LOAD DATA text writes most escapes as the CSV does (\\, \n, \t, \r,
+	// \0, \Z): those stay in the run that is copied.
+	same := p.tsv && !discard && p.escape && p.delim[0] != '\\'
 	for {
 		b := s.buf[s.pos:s.n]
 		i := 0
-		for i < len(b) && !stop[b[i]] {
-			i++
+		for {
+			for i < len(b) && !stop[b[i]] {
+				i++
+			}
+			if !same || i+1 >= len(b) || b[i] != '\\' || !tsvSame[b[i+1]] {
+				break
+			}
+			i += 2
 		}
 		if i > 0 {
 			if !discard {

@@ -56,6 +56,9 @@ func TestCSVEncodeTSV(t *testing.T) {
 		"h1,h2\n1,2,\n3,\n", // trailing separators: an empty last field
 		"\"ab\"c,d\n",       // an error, at the same row either way
 		"\"open",
+		// Every escape letter in quoted fields: \\ \n \t \r \0 \Z are the
+		// same two bytes in LOAD DATA text, the rest are not.
+		"h1,h2\n\"\\\\\\n\\t\\r\\0\\Z\\b\\\"\\x\\N\\,\",\"a\\\\\\\\b\\nc\"\n\"\\\\\",\"\\\\\\\\\\\\\"\"\n",
 	}
 	for _, n := range []int{bufSize, 3, 7} {
 		for di, cfg := range fuzzDialects {
