@@ -99,16 +99,6 @@ func (p *csvParser) init(file string, cfg CSVConfig) {
 
 var nl = []byte("\n")
 
-// tsvSame marks the letters e whose CSV escape \e is the same two bytes in
-// LOAD DATA text.
-var tsvSame = func() (t [256]bool) {
-	for e := range t {
-		c := unescape[e]
-		t[e] = tsvSpecial[c] && TSVEscape[c] == byte(e)
-	}
-	return t
-}()
-
 // termLen is the length of the terminator at pos, 0 if none is there; c is
 // the byte at pos.
 func (p *csvParser) termLen(c byte) int {
@@ -331,11 +321,11 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 		}
 		c := b[i]
 		if c == p.delim[0] && (len(p.delim) == 1 || s.hasPrefix(p.delim)) {
-			s.pos += len(p.delim)
-			p.line += p.delimNL
-			if s.hasPrefix(p.delim) { // doubled: a literal delimiter
-				s.pos += len(p.delim)
-				p.line += p.delimNL
+			end, doubled, err := p.closeQuote()
+			if err != nil {
+				return 0, err
+			}
+			if doubled {
 				if !discard {
 					for _, c := range p.delim {
 						p.put(c)
@@ -343,18 +333,8 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 				}
 				continue
 			}
-			if s.atEOF() {
-				if err := s.failure(); err != nil {
-					return 0, err
-				}
-				p.endField(discard, start, false)
-				return endEOF, nil
-			}
-			if end, ok := p.delimEnd(s.buf[s.pos]); ok {
-				p.endField(discard, start, false)
-				return end, nil
-			}
-			return 0, p.errorAt(p.line, s.offset(), "unexpected content after the closing quote of a field")
+			p.endField(discard, start, false)
+			return end, nil
 		}
 		if c == '\\' && p.escape {
 			if !s.ensure(2) {
@@ -381,6 +361,27 @@ func (p *csvParser) quoted(discard bool) (fieldEnd, error) {
 			p.line++
 		}
 	}
+}
+
+// closeQuote consumes the delimiter at pos inside a quoted field and what
+// follows it: a second delimiter (doubled, a literal one), or the
+// separator or terminator that ends the field (or the input's end).
+func (p *csvParser) closeQuote() (end fieldEnd, doubled bool, err error) {
+	s := &p.s
+	s.pos += len(p.delim)
+	p.line += p.delimNL
+	if s.hasPrefix(p.delim) {
+		s.pos += len(p.delim)
+		p.line += p.delimNL
+		return 0, true, nil
+	}
+	if s.atEOF() {
+		return endEOF, false, s.failure()
+	}
+	if end, ok := p.delimEnd(s.buf[s.pos]); ok {
+		return end, false, nil
+	}
+	return 0, false, p.errorAt(p.line, s.offset(), "unexpected content after the closing quote of a field")
 }
 
 func (p *csvParser) errorAt(line, off int64, reason string) error {

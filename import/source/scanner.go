@@ -143,6 +143,16 @@ var (
 	TSVUnescape = [256]byte{'\\': '\\', 't': '\t', 'n': '\n', 'r': '\r', '0': 0, 'Z': 0x1a}
 )
 
+// tsvSame marks the letters e whose CSV escape \e is the same two bytes in
+// LOAD DATA text.
+var tsvSame = func() (t [256]bool) {
+	for e := range t {
+		c := unescape[e]
+		t[e] = tsvSpecial[c] && TSVEscape[c] == byte(e)
+	}
+	return t
+}()
+
 // appendTSV appends v to dst as a field of LOAD DATA text.
 func appendTSV(dst, v []byte) []byte {
 	start := 0

@@ -180,44 +180,34 @@ func (p *csvParser) skipQuoted() (fieldEnd, error) {
 	for {
 		b := s.buf[s.pos:s.n]
 		j := bytes.IndexByte(b, d)
-		if j < 0 || p.escape && oddBackslashes(b[:j]) {
-			// No closing delimiter in b, or an escaped one: pass up to it,
-			// keeping back a backslash that escapes what comes next.
+		switch {
+		case j >= 0 && p.escape && oddBackslashes(b[:j]):
+			// An escaped delimiter: data.
+			p.line += int64(bytes.Count(b[:j+1], nl))
+			s.pos += j + 1
+		case j >= 0:
+			p.line += int64(bytes.Count(b[:j], nl))
+			s.pos += j
+			end, doubled, err := p.closeQuote()
+			if err != nil || !doubled {
+				return end, err
+			}
+		default:
+			// No delimiter in b: pass it, but for a backslash at its end
+			// that escapes what comes next.
 			k := len(b)
-			if j >= 0 {
-				k = j + 1
-			} else if p.escape && oddBackslashes(b) {
+			if p.escape && oddBackslashes(b) {
 				k--
 			}
 			p.line += int64(bytes.Count(b[:k], nl))
 			s.pos += k
-			if j >= 0 {
-				continue
-			}
 			if !s.fill() {
 				if err := s.failure(); err != nil {
 					return 0, err
 				}
 				return 0, p.errorAt(openLine, openOff, "unclosed quoted field")
 			}
-			continue
 		}
-		p.line += int64(bytes.Count(b[:j], nl))
-		s.pos += j + 1
-		if s.hasPrefix(p.delim) { // doubled: a literal delimiter
-			s.pos++
-			continue
-		}
-		if s.atEOF() {
-			if err := s.failure(); err != nil {
-				return 0, err
-			}
-			return endEOF, nil
-		}
-		if end, ok := p.delimEnd(s.buf[s.pos]); ok {
-			return end, nil
-		}
-		return 0, p.errorAt(p.line, s.offset(), "unexpected content after the closing quote of a field")
 	}
 }
 

@@ -139,7 +139,7 @@ func installErrors(out []byte, dir string) string {
 	var b strings.Builder
 	b.WriteString("mariadb-install-db failed:")
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(l, "ERROR") || strings.Contains(l, "[Warning]") || strings.Contains(l, "rror:") {
+		if strings.Contains(l, "ERROR") || strings.Contains(l, "Error") || strings.Contains(l, "[Warning]") {
 			b.WriteString("\n  " + l)
 		}
 	}
