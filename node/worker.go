@@ -27,6 +27,22 @@ type worker struct {
 	// the data path (load). The coordination simulation (sim_test.go) puts
 	// a sink that only sleeps here.
 	loadFn func(ctx context.Context, log *slog.Logger, s meta.Shard, epoch int64) (sink.Checkpoint, int64, []string, error)
+	// idle holds the writers of the last shard, whose batch buffers the
+	// next shard's writers take over (sink.Target.NewWriterFrom).
+	idle []*sink.Writer
+}
+
+// writer returns a writer for shard s, reusing an idle one's buffers.
+func (w *worker) writer(s meta.Shard, cols []string) *sink.Writer {
+	var old *sink.Writer
+	if k := len(w.idle); k > 0 {
+		old, w.idle = w.idle[k-1], w.idle[:k-1]
+	}
+	wr := w.n.target.NewWriterFrom(old, w.n.job.ID, s.ID, s.Chunk.Path, sink.TableRef{DB: s.DB, Name: s.Table}, cols)
+	// A batch ends with the row that reaches the batch size: room for a
+	// long last row too.
+	wr.Reserve(w.n.spec.Import.BatchSize + 64<<10)
+	return wr
 }
 
 type leaseHolder interface {
@@ -235,10 +251,14 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 		}
 		return nil
 	}
-	// A batch still in flight when the shard ends early must not outlive it.
+	// A batch still in flight when the shard ends early must not outlive
+	// it; then both writers are idle, and the next shard reuses them.
 	defer func() {
 		if inflight != nil {
 			<-inflight
+		}
+		if wr != nil {
+			w.idle = append(w.idle[:0], wr, spare)
 		}
 	}()
 	// flush starts committing the rows read so far, once the batch before
@@ -288,8 +308,7 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 				return cp, written, dcols, &inputError{fmt.Errorf("%s:%d: %w", s.Chunk.Path, row.Line, err)}
 			}
 			// The batch in flight, if any, keeps its own writer.
-			wr = n.target.NewWriter(n.job.ID, s.ID, s.Chunk.Path, sink.TableRef{DB: s.DB, Name: s.Table}, cols)
-			spare = n.target.NewWriter(n.job.ID, s.ID, s.Chunk.Path, sink.TableRef{DB: s.DB, Name: s.Table}, cols)
+			wr, spare = w.writer(s, cols), w.writer(s, cols)
 			if dg, err = n.newDigester(ctx, s.DB, s.Table, cols); err != nil {
 				return cp, written, dcols, err
 			}

@@ -446,3 +446,55 @@ func TestCharsetConversion(t *testing.T) {
 		})
 	}
 }
+
+// A writer that takes over a flushed writer's buffers (as a worker does
+// from shard to shard) keeps their room and none of their rows, whatever
+// its table and columns.
+func TestWriterFromReusesBuffers(t *testing.T) {
+	tg := openTarget(t, "load", "error")
+	first := newTable(t, tg, "(id INT PRIMARY KEY, s TEXT)")
+	second := TableRef{DB: first.DB, Name: "u"}
+	if _, err := tg.DB().Exec("CREATE TABLE " + second.Quoted() + " (k INT PRIMARY KEY, a TEXT, b TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	flush := func(w *Writer, shard string, rows int64) {
+		t.Helper()
+		cp, err := tg.Acquire(t.Context(), "job", shard, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := cp
+		to.NextOffset, to.NextLine, to.Rows, to.Finished = 100, rows+1, rows, true
+		if _, err := w.Flush(t.Context(), cp, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := tg.NewWriter("job", "s1", "a.csv", first, []string{"id", "s"})
+	w.Reserve(1 << 16)
+	for i := range 100 {
+		w.Add(row(int64(i+1), str(fmt.Sprint(i)), str(strings.Repeat("x", i))), 0)
+	}
+	flush(w, "s1", 100)
+	room := cap(w.tsv)
+	if room < 1<<16 {
+		t.Fatalf("Reserve(64 KiB): room for %d bytes", room)
+	}
+
+	next := tg.NewWriterFrom(w, "job", "s2", "b.csv", second, []string{"k", "a", "b"})
+	if cap(next.tsv) != room || len(next.tsv) != 0 || next.PendingRows() != 0 {
+		t.Fatalf("taken over: %d of %d bytes, %d rows; want 0 of %d, 0", len(next.tsv), cap(next.tsv), next.PendingRows(), room)
+	}
+	if w.tsv != nil || w.rows != nil {
+		t.Fatal("the old writer still holds its buffers")
+	}
+	next.Add(row(1, str("7"), str("p"), null), 0)
+	next.Add(row(2, str("8"), str(""), str("q\tr")), 0)
+	flush(next, "s2", 2)
+	want := []string{`"7"|"p"|NULL`, `"8"|""|"q\tr"`}
+	if got := dump(t, tg.DB(), second); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := dump(t, tg.DB(), first); len(got) != 100 {
+		t.Errorf("first table: %d rows, want 100", len(got))
+	}
+}
