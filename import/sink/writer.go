@@ -98,7 +98,9 @@ func (t *Target) NewWriterFrom(old *Writer, job, shard, file string, table Table
 // Reserve makes room for a batch of n bytes of text, so that the buffer
 // is allocated once at its size rather than grown to it.
 func (w *Writer) Reserve(n int) {
-	w.tsv = slices.Grow(w.tsv, n-len(w.tsv))
+	if n > cap(w.tsv) {
+		w.tsv = slices.Grow(w.tsv, n-len(w.tsv))
+	}
 }
 
 // Add buffers a row with its digest hash; it copies the values.
