@@ -40,8 +40,9 @@ func (w *worker) writer(s meta.Shard, cols []string) *sink.Writer {
 	}
 	wr := w.n.target.NewWriterFrom(old, w.n.job.ID, s.ID, s.Chunk.Path, sink.TableRef{DB: s.DB, Name: s.Table}, cols)
 	// A batch ends with the row that reaches the batch size: room for a
-	// long last row too. A shard smaller than a batch needs no more than
-	// its own size (its text is about as long as its bytes).
+	// long last row too. A shard smaller than a batch gets room for its
+	// own bytes; a compressed one's text is longer, and the buffer grows
+	// to it once, since the next shard keeps it.
 	wr.Reserve(int(min(int64(w.n.spec.Import.BatchSize), s.Bytes)) + 64<<10)
 	return wr
 }
