@@ -38,7 +38,7 @@ test: setup vet fmt-check
 # transaction modes, multi-node imports with a SIGKILL, TiDB's key kinds,
 # transaction size limits, ADMIN CHECKSUM TABLE.
 test-tidb: setup $(TIDB_SERVER)
-	STORM_TIDB_SERVER=$(abspath $(TIDB_SERVER)) $(GO) test -count=1 -tags tidb -timeout 20m -run 'TiDB' . ./import/... ./internal/tidbtest/
+	STORM_TIDB_SERVER=$(abspath $(TIDB_SERVER)) $(GO) test -count=1 -tags tidb -timeout 20m -run 'TiDB' . ./e2e/ ./import/... ./internal/tidbtest/
 
 tidb-server: $(TIDB_SERVER)
 

@@ -12,11 +12,11 @@ command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
-# Dumps written by real tools (e2e_realdumps_test.go): mydumper, and
+# Dumps written by real tools (e2e/realdumps_test.go): mydumper, and
 # mariadb-dump, which comes with mariadb-client.
 command -v mydumper >/dev/null 2>&1 || need+=(mydumper)
 command -v mariadb-dump >/dev/null 2>&1 || need+=(mariadb-client)
-# systemd-analyze checks scripts/systemd/storm@.service (systemd_test.go);
+# systemd-analyze checks scripts/systemd/storm@.service (e2e/systemd_test.go);
 # the package installs without a running systemd.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 

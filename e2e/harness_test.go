@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -44,7 +44,7 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	stormBin = filepath.Join(dir, "storm")
-	build := exec.Command("go", "build", "-o", stormBin, ".")
+	build := exec.Command("go", "build", "-o", stormBin, "..")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build storm:", err)
@@ -74,7 +74,7 @@ type env struct {
 }
 
 // target is a database the nodes import into: the private MariaDB unless a
-// test says otherwise (e2e_tidb_test.go: TiDB).
+// test says otherwise (tidb_test.go: TiDB).
 type target struct {
 	port           int
 	user, password string

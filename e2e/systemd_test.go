@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-const unitPath = "scripts/systemd/storm@.service"
+const unitPath = "../scripts/systemd/storm@.service"
 
 // systemd-analyze verify accepts the unit (Debian's systemd package;
 // scripts/setup.sh installs it). It checks that ExecStart is executable, so

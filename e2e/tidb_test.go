@@ -1,6 +1,6 @@
 //go:build tidb
 
-package main
+package e2e
 
 // The import against the real TiDB SQL layer (`make test-tidb`): TiDB's own
 // tidb-server on its embedded unistore storage (internal/tidbtest), real
