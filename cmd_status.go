@@ -154,7 +154,9 @@ type barRenderer struct {
 	w          io.Writer
 	p          *mpb.Progress
 	job        *mpb.Bar
+	detail     *mpb.Bar // a line of text under the job's bar
 	head, tail atomic.Pointer[string]
+	more       atomic.Pointer[string]
 	nodes      map[string]*nodeBar
 }
 
@@ -169,24 +171,30 @@ func newBarRenderer(w io.Writer, opts ...mpb.ContainerOption) *barRenderer {
 	empty := ""
 	r.head.Store(&empty)
 	r.tail.Store(&empty)
+	r.more.Store(&empty)
 	// Total 0: the bar completes only when finish says so (mpb completes a
-	// bar whose current reaches the total it was created with).
+	// bar whose current reaches the total it was created with). The bar
+	// gets what its decorators leave of the line, so the job's line carries
+	// only its bytes; shards, rates and eta go on a line of their own.
 	r.job = r.p.AddBar(0,
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return *r.head.Load() }, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.Any(func(decor.Statistics) string { return *r.tail.Load() })),
 	)
+	r.detail = r.p.New(0, mpb.NopStyle(), mpb.BarFillerTrim(),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return *r.more.Load() })))
 	return r
 }
 
 func (r *barRenderer) update(st *node.Status) {
 	head := fmt.Sprintf("job %s %s", st.Job, st.Phase)
-	tail := fmt.Sprintf("  %s / %s, %d/%d shards, %d in work, %d failed, now %s", node.HumanBytes(st.Bytes),
-		node.HumanBytes(st.Total), st.Done, st.Shards, st.Claimed, st.Failed, st.Throughput.Now)
+	tail := fmt.Sprintf("  %s / %s", node.HumanBytes(st.Bytes), node.HumanBytes(st.Total))
+	more := fmt.Sprintf("  %d/%d shards, %d in work, %d failed, now %s", st.Done, st.Shards, st.Claimed, st.Failed, st.Throughput.Now)
 	if st.ETA != nil {
-		tail += ", eta " + fmtSeconds(*st.ETA)
+		more += ", eta " + fmtSeconds(*st.ETA)
 	}
 	r.head.Store(&head)
 	r.tail.Store(&tail)
+	r.more.Store(&more)
 	r.job.SetTotal(max(st.Total, 1), false)
 	r.job.SetCurrent(min(st.Bytes, max(st.Total, 1)))
 
@@ -206,7 +214,7 @@ func (r *barRenderer) update(st *node.Status) {
 		}
 		text := fmt.Sprintf("  %d done, %d in work, %s rows/s, heartbeat %s ago", n.ShardsDone, n.InWork,
 			node.HumanCount(n.Rate.RowsPerSec), fmtSeconds(n.HeartbeatAge))
-		if n.Phase != "" {
+		if n.Phase != "" && n.Phase != st.Phase { // the job's phase is on its line
 			text += ", phase " + n.Phase
 		}
 		nb.text.Store(&text)
@@ -231,6 +239,7 @@ func (r *barRenderer) finish(last *node.Status) {
 	} else {
 		r.job.Abort(false)
 	}
+	r.detail.Abort(false) // its last words stay on the screen
 	r.p.Wait()
 	if last != nil && last.Barrier != nil {
 		last.Print(r.w)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,43 @@ func TestWatchLines(t *testing.T) {
 	for _, want := range []string{"4/10 shards done, 2 in work", "eta 42s", "1 node(s)", "job j: finished (succeeded)", "0 pending"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// --watch on an 80-column terminal: the job's bar and the node bars are
+// drawn with a width (the job's details once took its whole line and left
+// it "[]").
+func TestWatchJobBarHasWidth(t *testing.T) {
+	var buf bytes.Buffer
+	// Off a terminal mpb draws lines of the requested width: 80 columns, as
+	// a small terminal would. Redraws happen when the test says.
+	redraw := make(chan any)
+	r := newBarRenderer(&buf, mpb.WithManualRefresh(redraw), mpb.WithWidth(80))
+	r.update(running(4, "n1"))
+	redraw <- nil
+	redraw <- nil // taken once the first redraw was handed over
+	r.finish(finished(meta.StatusFailed))
+	bar := regexp.MustCompile(`\[([^\]]*)\]`)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(buf.String(), "\n") {
+		for _, who := range []string{"job j import", "node n1"} {
+			if !strings.Contains(line, who) {
+				continue
+			}
+			m := bar.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			seen[who] = true
+			if w := len([]rune(m[1])); w < 10 {
+				t.Errorf("%s: bar %d columns wide, want at least 10: %q", who, w, line)
+			}
+		}
+	}
+	for _, who := range []string{"job j import", "node n1"} {
+		if !seen[who] {
+			t.Errorf("no bar drawn for %s:\n%s", who, buf.String())
 		}
 	}
 }
