@@ -96,6 +96,8 @@ func TestNodesServeMetrics(t *testing.T) {
 			fmt.Sprintf(`storm_node_info{storm_job="metrics",storm_node="n%d"} 1`, i),
 			`storm_phase{phase="import"} 1`,
 			`storm_etcd_request_duration_seconds_bucket{op="claim",le="+Inf"}`,
+			`storm_shards{state="failed"} 0`,
+			`storm_shards{state="in_work"} `,
 		} {
 			if !strings.Contains(page, want) {
 				t.Errorf("n%d /metrics lacks %s", i, want)

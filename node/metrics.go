@@ -30,6 +30,10 @@ type ops struct {
 	addr      atomic.Pointer[string]
 	etcdRTT   atomic.Pointer[prometheus.HistogramVec]
 	target    atomic.Pointer[sink.Target]
+	// shards tells where the import's shards stand as this node's view
+	// sees them (storm_shards): the live view during the import, its last
+	// counts after it; nil before.
+	shards atomic.Pointer[func() counts]
 }
 
 // Phases a node reports (storm_phase, the heartbeat, the log's phase
@@ -116,6 +120,26 @@ func (n *Node) newRegistry() *prometheus.Registry {
 			ConstLabels: prometheus.Labels{"phase": p}}, func() float64 {
 			if n.currentPhase() == p {
 				return 1
+			}
+			return 0
+		}))
+	}
+	// Every node reports the whole job's shards: a dashboard takes the max
+	// over nodes, and an alert sees a failed shard even if its node died.
+	for _, st := range []struct {
+		state string
+		of    func(counts) int
+	}{
+		{"pending", func(c counts) int { return c.Pending }},
+		{"in_work", func(c counts) int { return c.Claimed }},
+		{"done", func(c counts) int { return c.Done }},
+		{"failed", func(c counts) int { return c.Failed }},
+	} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "storm_shards",
+			Help:        "The job's import shards by state (pending, in_work, done, failed) as this node sees them; 0 before its import phase.",
+			ConstLabels: prometheus.Labels{"state": st.state}}, func() float64 {
+			if f := m.shards.Load(); f != nil {
+				return float64(st.of((*f)()))
 			}
 			return 0
 		}))

@@ -382,6 +382,13 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 		return err
 	}
 	defer stopView()
+	live := v.snapshot
+	n.metrics.shards.Store(&live) // storm_shards (node/metrics.go)
+	defer func() {
+		last := v.snapshot()
+		frozen := func() counts { return last }
+		n.metrics.shards.Store(&frozen) // the view is let go
+	}()
 	n.setPhase(meta.PhaseImport)
 	n.log.Info("phase import: starting workers", "workers", n.cfg.Workers, "shards", v.snapshot().Shards)
 
