@@ -51,8 +51,8 @@ demo: setup build
 	scripts/demo.sh
 
 # storm against myloader and LOAD DATA on a private MariaDB (ROWS, THREADS,
-# RUNS, ...: see scripts/bench/run.sh), then `make sim`. Figures: README.md,
-# "Performance".
+# RUNS, ...: see scripts/bench/run.sh), then `make sim`. Figures:
+# docs/performance.md.
 bench: setup build
 	scripts/bench/run.sh
 

@@ -158,6 +158,12 @@ func commonFlags(name string) *pflag.FlagSet {
 func load(fs *pflag.FlagSet) (*settings, error) {
 	v := viper.New()
 	defaults(v)
+	return read(v, fs)
+}
+
+// read is load on a viper whose defaults are set (docs_test.go adds the
+// keys a config snippet may leave out).
+func read(v *viper.Viper, fs *pflag.FlagSet) (*settings, error) {
 	path, _ := fs.GetString("config")
 	v.SetConfigFile(path)
 	v.SetConfigType("toml")
