@@ -441,3 +441,43 @@ func headingAnchors(t *testing.T, path string) []string {
 	}
 	return out
 }
+
+var (
+	codeSpan = regexp.MustCompile("`([^`]+)`")
+	keyLike  = regexp.MustCompile(`(?:^|[^\w./-])((?:job|etcd|source|target|node|import|verify|tidb|log)\.[a-z][a-z0-9.-]*[a-z0-9])`)
+)
+
+// Every config key named in inline code in the docs' prose (node.workers,
+// [[source.dirs]], target.tls.mode) is a key, or a table, storm.toml has.
+func TestDocsProseKeys(t *testing.T) {
+	known := map[string]bool{}
+	for _, k := range configKeys() {
+		k = strings.ReplaceAll(k, "[]", "")
+		for p := k; p != ""; {
+			known[p] = true
+			i := strings.LastIndex(p, ".")
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+		}
+	}
+	n := 0
+	for _, file := range docFiles(t) {
+		_, prose := blocks(readDoc(t, file))
+		for i, line := range strings.Split(prose, "\n") {
+			for _, span := range codeSpan.FindAllStringSubmatch(line, -1) {
+				for _, m := range keyLike.FindAllStringSubmatch(span[1], -1) {
+					n++
+					if !known[m[1]] {
+						t.Errorf("%s:%d: %s is no key of storm.toml", file, i+1, m[1])
+					}
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Errorf("only %d keys found in the docs' prose", n)
+	}
+	t.Logf("%d keys in the docs' prose checked", n)
+}
