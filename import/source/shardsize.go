@@ -16,8 +16,14 @@ const (
 	// checkpoint in the target.
 	AutoShardsPerWorker = 8
 	// AutoShardFloor is the smallest automatic shard: the per-shard cost
-	// (two etcd transactions, a checkpoint read and a first batch that
-	// nothing overlaps) stays a few percent of a shard's time.
+	// stays a few percent of a shard's time. A shard costs two etcd
+	// transactions (claim, done), a share of the plan's (100 shards a
+	// transaction), a checkpoint transaction in the target, and a first
+	// batch that nothing overlaps. Measured on a loaded 2-core host, one
+	// worker, a 65 MB file at 2 to 64 MiB a shard: 2-4 ms a shard between
+	// one shard's end and the next one's start, and no difference in the
+	// import's time (2.6-4.8 s, all noise) between 1 and 32 shards; one
+	// 16 MiB shard is about 0.75 s of that worker.
 	AutoShardFloor = 16 << 20
 	// AutoShardCap is the largest: one shard of a huge job is still
 	// minutes of one worker's time, not hours, and a job of a terabyte is
