@@ -45,7 +45,9 @@
 #   KEEP_DUMP   1: reuse the datasets in WORK if they were made with the same sizes (1)
 #
 # Every run starts from an empty target (the datasets' databases and
-# storm_meta dropped, the server idle), each loader's peak RSS is measured by
+# storm_meta dropped, the server idle) and must end with every row (counted)
+# and every index of the schema files (information_schema.STATISTICS), or it
+# counts as failed; each loader's peak RSS is measured by
 # scripts/bench/runner (wait4's ru_maxrss: the largest process, see there),
 # each storm run's barrier, phase markers and done records are saved from etcd
 # (bench-report -capture) for the breakdown of its seconds, and the results
@@ -317,6 +319,19 @@ check_rows() { # DATASET-DIR LABEL
   fi
 }
 
+# check_indexes compares the indexes the target's tables have with those of
+# the dump's schema files: a loader must not win by leaving one out.
+check_indexes() { # DATASET-DIR LABEL
+  local D=$1 DB n want
+  DB=$(cat "$D/db")
+  want=$(cat "$D"/schema/*.sql | grep -ciE '^[[:space:]]*(PRIMARY KEY|UNIQUE KEY|UNIQUE INDEX|UNIQUE|KEY|INDEX|FULLTEXT|SPATIAL)[[:space:]]' || true)
+  n=$(sql -N -e "SELECT COUNT(DISTINCT TABLE_NAME, INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '$DB'")
+  if [ "$n" != "$want" ]; then
+    echo "   $2: the target's tables have $n indexes, the schema files $want" >&2
+    return 1
+  fi
+}
+
 run_one() { # DATASET LOADER RUN
   local ds=$1 l=$2 r=$3 D=$WORK/$1
   local label="$ds/$l/$r" log="$LOGS/$ds.$l.$r" job="bench-$ds-$l-$r-$$"
@@ -375,6 +390,8 @@ run_one() { # DATASET LOADER RUN
     echo "   $label failed (exit $ok): see $log.err" >&2
   elif ! check_rows "$D" "$label"; then
     echo "{\"label\":\"$label\",\"exit\":[99]}" >"$res"
+  elif ! check_indexes "$D" "$label"; then
+    echo "{\"label\":\"$label\",\"exit\":[98]}" >"$res"
   fi
   [ -s "$res" ] || echo "{\"label\":\"$label\",\"exit\":[$ok]}" >"$res"
   cat "$res" >>"$RESULTS"
