@@ -50,8 +50,10 @@ $(TIDB_SERVER): internal/tidbserver/go.mod internal/tidbserver/go.sum
 demo: setup build
 	scripts/demo.sh
 
-# storm against myloader and LOAD DATA on a private MariaDB (ROWS, THREADS,
-# RUNS, ...: see scripts/bench/run.sh), then `make sim`. Figures:
+# storm (default config) against LOAD DATA, LOAD DATA with deferred indexes
+# and myloader, on a generated and a sysbench dataset, on a private MariaDB
+# (ROWS, RUNS, DATASETS, LOADERS, ...: see scripts/bench/run.sh and
+# docs/bench-method.md), then `make sim` unless SIM=0. Figures:
 # docs/performance.md.
 bench: setup build
 	scripts/bench/run.sh

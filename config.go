@@ -66,7 +66,9 @@ type settings struct {
 		ExitWhenIdle bool `mapstructure:"exit-when-idle"`
 	} `mapstructure:"node"`
 	Import struct {
-		ShardSize   int64  `mapstructure:"shard-size"`
+		// ShardSize is "auto" or bytes, with or without a unit
+		// (shardSize).
+		ShardSize   string `mapstructure:"shard-size"`
 		BatchSize   int    `mapstructure:"batch-size"`
 		OnDuplicate string `mapstructure:"on-duplicate"`
 		Mode        string `mapstructure:"mode"`
@@ -122,7 +124,7 @@ func defaults(v *viper.Viper) {
 		"node.start-timeout":          "30s",
 		"node.exit-when-idle":         false,
 		"node.status-addr":            "",
-		"import.shard-size":           256 << 20,
+		"import.shard-size":           "auto",
 		"import.batch-size":           4 << 20,
 		"import.on-duplicate":         "error",
 		"import.mode":                 "auto",
@@ -213,8 +215,8 @@ func (s *settings) validate() error {
 	if s.Import.MaxErrors < 0 {
 		bad = append(bad, "import.max-errors must not be negative")
 	}
-	if s.Import.ShardSize < 1 {
-		bad = append(bad, "import.shard-size must be positive")
+	if _, err := s.shardSize(); err != nil {
+		bad = append(bad, err.Error())
 	}
 	switch s.Import.OnDuplicate {
 	case "error", "replace", "ignore":
@@ -266,16 +268,34 @@ func (s *settings) validate() error {
 // spec is the part of the settings every node must agree on.
 func (s *settings) spec() meta.Spec {
 	rh, _ := checksum.RowHashBits(s.Verify.RowHashBits) // validate says if not
+	shard, _ := s.shardSize()                           // and here
 	return meta.Spec{
 		Job:    s.Job.ID,
 		Source: meta.SourceSpec{Dir: s.Source.Dir, Dirs: s.sourceDirs(), CSV: s.Source.CSV, Routes: s.Source.Files},
 		Target: meta.TargetSpec{Host: s.Target.Host, Port: s.Target.Port, User: s.Target.User, TimeZone: s.Target.TimeZone},
-		Import: meta.ImportSpec{ShardSize: s.Import.ShardSize, BatchSize: s.Import.BatchSize,
+		Import: meta.ImportSpec{ShardSize: shard, BatchSize: s.Import.BatchSize,
 			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors},
 		Verify: meta.VerifySpec{Mode: s.Verify.Mode, RowHash: rh.Name()},
 		TiDB: meta.TiDBSpec{PDAddrs: s.TiDB.PDAddrs, ImportMode: s.TiDB.ImportMode, PauseSchedulers: s.TiDB.PauseSchedulers,
 			PauseTTL: s.TiDB.PauseTTL},
 	}
+}
+
+// shardSize reads import.shard-size: "auto" (the plan chooses, see
+// source.AutoShardSize) or a positive size in bytes, "67108864" or "64MiB".
+func (s *settings) shardSize() (meta.ShardSize, error) {
+	v := strings.TrimSpace(s.Import.ShardSize)
+	if strings.EqualFold(v, "auto") {
+		return meta.ShardSizeAuto, nil
+	}
+	n, err := source.ParseSize(v)
+	if err != nil {
+		return meta.ShardSizeAuto, fmt.Errorf("import.shard-size: %w, or \"auto\"", err)
+	}
+	if n < 1 {
+		return meta.ShardSizeAuto, fmt.Errorf("import.shard-size %q must be positive, or \"auto\"", s.Import.ShardSize)
+	}
+	return meta.ShardSize(n), nil
 }
 
 func (s *settings) sourceDirs() []meta.SourceDir {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ shard-size = 1024
 		wantErr string
 	}{
 		{name: "file only", check: func(s *settings) string {
-			if s.Job.ID != "from-file" || s.Target.Port != 4000 || s.Node.Workers != 3 || s.Import.ShardSize != 1024 ||
+			if s.Job.ID != "from-file" || s.Target.Port != 4000 || s.Node.Workers != 3 || s.spec().Import.ShardSize != 1024 ||
 				s.Etcd.Prefix != "/storm" || s.Etcd.LeaseTTL != 10 || s.Import.OnDuplicate != "error" {
 				return "file values or defaults not applied"
 			}
@@ -73,6 +74,20 @@ shard-size = 1024
 			}
 			return ""
 		}},
+		{name: "shard size with a unit", env: map[string]string{"STORM_IMPORT_SHARD_SIZE": "64MiB"}, check: func(s *settings) string {
+			if got := s.spec().Import.ShardSize; got != 64<<20 {
+				return fmt.Sprintf("import.shard-size %v, want %d", got, 64<<20)
+			}
+			return ""
+		}},
+		{name: "shard size auto", env: map[string]string{"STORM_IMPORT_SHARD_SIZE": "auto"}, check: func(s *settings) string {
+			if got := s.spec().Import.ShardSize; !got.Auto() || !strings.Contains(fmtSpec(s), `"shard-size":"auto"`) {
+				return fmt.Sprintf("import.shard-size %v, want auto in the spec: %s", got, fmtSpec(s))
+			}
+			return ""
+		}},
+		{name: "bad shard size", env: map[string]string{"STORM_IMPORT_SHARD_SIZE": "big"}, wantErr: `import.shard-size: size "big"`},
+		{name: "zero shard size", env: map[string]string{"STORM_IMPORT_SHARD_SIZE": "0"}, wantErr: `import.shard-size "0" must be positive`},
 		{name: "bad row hash bits", env: map[string]string{"STORM_VERIFY_ROW_HASH_BITS": "48"}, wantErr: "verify.row-hash-bits: row hash of 48 bits: want 32 or 64"},
 	}
 	for _, c := range cases {
@@ -111,4 +126,19 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// With no import.shard-size anywhere, the plan chooses it.
+func TestShardSizeDefaultsToAuto(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "storm.toml")
+	if err := os.WriteFile(path, []byte("[job]\nid = \"j\"\n[source]\ndir = \"/d\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := parse(commonFlags("node"), []string{"--config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.spec().Import.ShardSize; !got.Auto() {
+		t.Fatalf("default import.shard-size %v, want auto", got)
+	}
 }

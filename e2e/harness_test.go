@@ -115,7 +115,8 @@ func newEnvOn(t *testing.T, gen gendump.Options, endpoints []string, cli *client
 	return &env{t: t, dir: dir, endpoints: endpoints, etcd: cli, job: job, gen: gen, extra: map[string]string{}, tgt: mariaTarget()}
 }
 
-// config writes a storm.toml; overrides are "section.key" = TOML value.
+// config writes a storm.toml; overrides are "section.key" = TOML value, or
+// "" to leave the key out.
 func (e *env) config(overrides map[string]string) string {
 	e.t.Helper()
 	vals := map[string]string{
@@ -139,6 +140,9 @@ func (e *env) config(overrides map[string]string) string {
 	}
 	for k, v := range overrides {
 		vals[k] = v
+		if v == "" { // "": leave the key to storm's default
+			delete(vals, k)
+		}
 	}
 	sections := map[string][]string{}
 	for k, v := range vals {

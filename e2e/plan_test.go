@@ -51,7 +51,7 @@ func TestE2EPlanDryRun(t *testing.T) {
 	}
 	out := p.stdout()
 	for _, want := range []string{"FAIL schema of " + e.gen.DB + ".orders: " + schema, "FAIL empty " + e.gen.DB + ".customers",
-		"fix: empty it, or set import.incremental", "shard plan:"} {
+		"fix: empty it, or set import.incremental", "shard size: 65536 bytes (65.5 kB)", "shard plan:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,34 @@ func TestWaitBarrier(t *testing.T) {
 	}
 	if b := <-got; b.Status != StatusFailed || b.ExitCode() != 1 {
 		t.Fatalf("barrier %+v", b)
+	}
+}
+
+// import.shard-size reads and writes "auto" in the spec, and a node whose
+// size differs is told in the config's terms.
+func TestShardSizeJSON(t *testing.T) {
+	for _, c := range []struct {
+		size ShardSize
+		json string
+	}{{ShardSizeAuto, `"auto"`}, {16 << 20, `16777216`}} {
+		b, err := json.Marshal(c.size)
+		if err != nil || string(b) != c.json {
+			t.Fatalf("marshal %v: %s, %v; want %s", c.size, b, err, c.json)
+		}
+		var back ShardSize
+		if err := json.Unmarshal(b, &back); err != nil || back != c.size {
+			t.Fatalf("unmarshal %s: %v, %v", b, back, err)
+		}
+	}
+	var bad ShardSize
+	if err := json.Unmarshal([]byte(`"huge"`), &bad); err == nil {
+		t.Fatal(`"huge" accepted as a shard size`)
+	}
+	a := Spec{Job: "j", Import: ImportSpec{ShardSize: ShardSizeAuto}}
+	b := a
+	b.Import.ShardSize = 1 << 20
+	diff := a.Diff(b)
+	if len(diff) != 1 || diff[0] != `import.shard-size: "auto" in etcd, 1048576 here` {
+		t.Fatalf("diff %q", diff)
 	}
 }

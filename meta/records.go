@@ -92,12 +92,50 @@ type TargetSpec struct {
 }
 
 type ImportSpec struct {
-	ShardSize   int64  `json:"shard-size"`
-	BatchSize   int    `json:"batch-size"`
-	OnDuplicate string `json:"on-duplicate"`
-	Mode        string `json:"mode"`
-	Incremental bool   `json:"incremental"`
-	MaxErrors   int64  `json:"max-errors"`
+	ShardSize   ShardSize `json:"shard-size"`
+	BatchSize   int       `json:"batch-size"`
+	OnDuplicate string    `json:"on-duplicate"`
+	Mode        string    `json:"mode"`
+	Incremental bool      `json:"incremental"`
+	MaxErrors   int64     `json:"max-errors"`
+}
+
+// ShardSize is import.shard-size: bytes, or ShardSizeAuto (0), which the
+// plan turns into a size that gives every worker of the job several shards
+// (source.AutoShardSize). It reads and writes "auto" in JSON, so the spec in
+// etcd and a spec difference say it as the config does.
+type ShardSize int64
+
+// ShardSizeAuto lets the plan choose.
+const ShardSizeAuto ShardSize = 0
+
+func (s ShardSize) Auto() bool { return s == ShardSizeAuto }
+
+func (s ShardSize) String() string {
+	if s.Auto() {
+		return "auto"
+	}
+	return fmt.Sprint(int64(s))
+}
+
+func (s ShardSize) MarshalJSON() ([]byte, error) {
+	if s.Auto() {
+		return []byte(`"auto"`), nil
+	}
+	return json.Marshal(int64(s))
+}
+
+func (s *ShardSize) UnmarshalJSON(b []byte) error {
+	if string(b) == `"auto"` {
+		*s = ShardSizeAuto
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("shard-size %s: want a number of bytes or \"auto\"", b)
+	}
+	*s = ShardSize(n)
+	return nil
 }
 
 // SpecRecord is what /spec holds: the spec plus who wrote it.
@@ -126,15 +164,36 @@ type PhaseMarker struct {
 	Summary json.RawMessage `json:"summary,omitempty"`
 }
 
-// PlanSummary is the plan phase's marker summary.
+// JobPlan is the plan phase's marker summary: what the job decided once,
+// before any source was planned.
+type JobPlan struct {
+	Sources  []string `json:"sources"`
+	LoadData bool     `json:"load_data"`
+	// ShardSize is what every source's files are split at: import.shard-size,
+	// or, when that is "auto" (ShardSizeAuto true), the size chosen for
+	// AutoBytes of data files and AutoWorkers workers over AutoNodes nodes
+	// (those joined when the plan ran; source.AutoShardSize). Every source's
+	// plan, and every retry of it, reads it from here, so the shards of a
+	// source never depend on which leader cut them.
+	ShardSize     int64 `json:"shard_size"`
+	ShardSizeAuto bool  `json:"shard_size_auto,omitempty"`
+	AutoBytes     int64 `json:"auto_bytes,omitempty"`
+	AutoWorkers   int   `json:"auto_workers,omitempty"`
+	AutoNodes     int   `json:"auto_nodes,omitempty"`
+}
+
+// PlanSummary is a plan-source phase's marker summary.
 type PlanSummary struct {
-	Source   string      `json:"source,omitempty"`
-	Dir      string      `json:"dir,omitempty"`
-	Shards   int         `json:"shards"`
-	Bytes    int64       `json:"bytes"`
-	Tables   []PlanTable `json:"tables"`
-	Skipped  []string    `json:"skipped,omitempty"`
-	LoadData bool        `json:"load_data"`
+	Source string `json:"source,omitempty"`
+	Dir    string `json:"dir,omitempty"`
+	// ShardSize is the size the source's files were split at: the job's
+	// (the plan phase's JobPlan) when import.shard-size is "auto".
+	ShardSize int64       `json:"shard_size,omitempty"`
+	Shards    int         `json:"shards"`
+	Bytes     int64       `json:"bytes"`
+	Tables    []PlanTable `json:"tables"`
+	Skipped   []string    `json:"skipped,omitempty"`
+	LoadData  bool        `json:"load_data"`
 }
 
 // PlanTable records what the plan leader found for one table, once, so that

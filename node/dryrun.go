@@ -39,13 +39,19 @@ type PlannedTable struct {
 
 // DryRun is what `storm plan --dry-run` found.
 type DryRun struct {
-	Job      string         `json:"job"`
-	Checks   []Check        `json:"checks"`
-	Tables   []PlannedTable `json:"tables"`
-	Shards   int            `json:"shards"`
-	Bytes    int64          `json:"bytes"`
-	LoadData bool           `json:"load_data"`
-	Skipped  []string       `json:"skipped_sources,omitempty"` // node-local sources of other nodes
+	Job    string         `json:"job"`
+	Checks []Check        `json:"checks"`
+	Tables []PlannedTable `json:"tables"`
+	Shards int            `json:"shards"`
+	Bytes  int64          `json:"bytes"`
+	// ShardSize is what the files were split at: import.shard-size, or
+	// for "auto" (ShardSizeAuto) the size the plan would choose with this
+	// node's workers alone; more nodes joined when the plan runs make it
+	// smaller (meta.JobPlan records the real one).
+	ShardSize     int64    `json:"shard_size"`
+	ShardSizeAuto bool     `json:"shard_size_auto,omitempty"`
+	LoadData      bool     `json:"load_data"`
+	Skipped       []string `json:"skipped_sources,omitempty"` // node-local sources of other nodes
 }
 
 // OK says whether every check held.
@@ -100,6 +106,16 @@ func PlanDryRun(ctx context.Context, cfg Config) (*DryRun, error) {
 		d.check("write path", nil, mode, "")
 		d.checkPrivileges(ctx, t.DB())
 		d.checkConnections(ctx, t.DB(), cfg.Workers)
+	}
+	d.ShardSize, d.ShardSizeAuto = int64(spec.Import.ShardSize), spec.Import.ShardSize.Auto()
+	if d.ShardSizeAuto {
+		var total int64
+		for _, src := range spec.Source.Sources() {
+			if layout, err := source.DiscoverWith(src.Dir, spec.Source.Routes); err == nil && src.Readable(cfg.NodeID) {
+				total += dataBytes(layout.Tables)
+			}
+		}
+		d.ShardSize = source.AutoShardSize(total, max(cfg.Workers, 1), spec.Import.BatchSize)
 	}
 	for _, src := range spec.Source.Sources() {
 		if !src.Readable(cfg.NodeID) {
@@ -199,7 +215,7 @@ func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir
 		}
 		for _, f := range tb.Files {
 			d.checkFile(f)
-			chunks, err := source.Split(f, cfg.Spec.Import.ShardSize, cfg.Spec.Source.CSV)
+			chunks, err := source.Split(f, d.ShardSize, cfg.Spec.Source.CSV)
 			if err != nil {
 				d.check("split "+f.Path, err, "", "fix the file: its rows can't be read")
 				continue
@@ -294,6 +310,11 @@ func (d *DryRun) Print(w io.Writer) {
 	for _, s := range d.Skipped {
 		fmt.Fprintf(w, "not checked here: source %s\n", s)
 	}
+	size := fmt.Sprintf("%d bytes (%s)", d.ShardSize, HumanBytes(d.ShardSize))
+	if d.ShardSizeAuto {
+		size = "auto: " + size + " (for this node's workers; more nodes joined at plan time make it smaller)"
+	}
+	fmt.Fprintf(w, "shard size: %s\n", size)
 	fmt.Fprintf(w, "shard plan: %d shard(s), %s\n", d.Shards, HumanBytes(d.Bytes))
 	for _, t := range d.Tables {
 		exists := "to create"

@@ -347,11 +347,17 @@ func (n *Node) planSources(ctx context.Context, sess *concurrency.Session) (bool
 	if err != nil || plan.Error != "" {
 		return false, err
 	}
+	var jp meta.JobPlan
+	if len(plan.Summary) > 0 {
+		if err := meta.Decode(n.job.PhaseMarker(meta.PhasePlan), plan.Summary, &jp); err != nil {
+			return false, err
+		}
+	}
 	for _, src := range n.spec.Source.Sources() {
 		if !src.Readable(n.cfg.NodeID) {
 			continue
 		}
-		m, err := n.runPhase(ctx, sess, meta.PlanSource(src.ID), n.planSource(src))
+		m, err := n.runPhase(ctx, sess, meta.PlanSource(src.ID), n.planSource(src, jp))
 		if err != nil || m.Error != "" {
 			return false, err
 		}

@@ -20,16 +20,92 @@ import (
 const maxTxnOps = 100
 
 // plan does what the whole job needs once before any source is planned:
-// storm's own tables in the target.
+// storm's own tables in the target, and the shard size every source is
+// split at (see shardSize).
 func (n *Node) plan(ctx context.Context, l *election.Leader) (any, error) {
 	if err := n.target.EnsureMeta(ctx); err != nil {
 		return nil, fmt.Errorf("checkpoint table: %w", err)
 	}
-	var ids []string
+	jp := meta.JobPlan{LoadData: n.target.UsesLoadData()}
 	for _, src := range n.spec.Source.Sources() {
-		ids = append(ids, src.ID)
+		jp.Sources = append(jp.Sources, src.ID)
 	}
-	return map[string]any{"sources": ids, "load_data": n.target.UsesLoadData()}, nil
+	if err := n.chooseShardSize(ctx, &jp); err != nil {
+		return nil, err
+	}
+	return jp, nil
+}
+
+// chooseShardSize fills in the job's shard size: import.shard-size, or for
+// "auto" source.AutoShardSize over the data files of the sources this node
+// can read and the workers of every node joined so far. A node-local
+// source of another node is not counted: its files are not here to size.
+// Nodes that join later are not counted either; AutoShardsPerWorker leaves
+// them shards to take.
+func (n *Node) chooseShardSize(ctx context.Context, jp *meta.JobPlan) error {
+	if !n.spec.Import.ShardSize.Auto() {
+		jp.ShardSize = int64(n.spec.Import.ShardSize)
+		return nil
+	}
+	jp.ShardSizeAuto = true
+	for _, src := range n.spec.Source.Sources() {
+		if !src.Readable(n.cfg.NodeID) {
+			continue
+		}
+		layout, err := source.DiscoverWith(src.Dir, n.spec.Source.Routes)
+		if err != nil {
+			// Its own plan phase fails with the error, naming the source.
+			continue
+		}
+		jp.AutoBytes += dataBytes(layout.Tables)
+	}
+	resp, err := n.cli.Get(ctx, n.job.Dir(meta.KindNodes), clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("read the joined nodes: %w", err)
+	}
+	self := false
+	for _, kv := range resp.Kvs {
+		var info meta.NodeInfo
+		if meta.Decode(string(kv.Key), kv.Value, &info) != nil {
+			continue
+		}
+		jp.AutoNodes++
+		jp.AutoWorkers += max(info.Workers, 1)
+		self = self || info.ID == n.cfg.NodeID
+	}
+	if !self { // not possible after register; keeps the count sane
+		jp.AutoNodes++
+		jp.AutoWorkers += n.cfg.Workers
+	}
+	jp.ShardSize = source.AutoShardSize(jp.AutoBytes, jp.AutoWorkers, n.spec.Import.BatchSize)
+	n.log.Info("shard size chosen", "shard_size", jp.ShardSize, "data_bytes", jp.AutoBytes,
+		"workers", jp.AutoWorkers, "nodes", jp.AutoNodes)
+	return nil
+}
+
+// dataBytes is the size of the tables' data files.
+func dataBytes(tables []source.Table) int64 {
+	var total int64
+	for _, t := range tables {
+		for _, f := range t.Files {
+			total += f.Size
+		}
+	}
+	return total
+}
+
+// shardSize is what a source's files are split at: the job plan's, or, with
+// a plan marker written before the job plan recorded one, import.shard-size
+// or the auto size over this source alone and this node's workers.
+func (n *Node) shardSize(jp meta.JobPlan, tables []source.Table) int64 {
+	switch {
+	case jp.ShardSize > 0:
+		return jp.ShardSize
+	case !n.spec.Import.ShardSize.Auto():
+		return int64(n.spec.Import.ShardSize)
+	default:
+		return source.AutoShardSize(dataBytes(tables), n.cfg.Workers, n.spec.Import.BatchSize)
+	}
 }
 
 // planSource returns the work of the phase that plans one source: create
@@ -39,7 +115,7 @@ func (n *Node) plan(ctx context.Context, l *election.Leader) (any, error) {
 // idempotent: a leader that dies mid-plan is replaced and the next one
 // redoes it; no shard of the source can be claimed before its marker
 // exists.
-func (n *Node) planSource(src meta.SourceDir) election.Func {
+func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 	return func(ctx context.Context, l *election.Leader) (any, error) {
 		layout, err := source.DiscoverWith(src.Dir, n.spec.Source.Routes)
 		if err != nil {
@@ -51,8 +127,9 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 				return nil, err
 			}
 		}
-		sum := meta.PlanSummary{Source: src.ID, Dir: src.Dir, Skipped: layout.Skipped, LoadData: n.target.UsesLoadData()}
-		split := splitFiles(layout.Tables, n.spec.Import.ShardSize, n.spec.Source.CSV)
+		sum := meta.PlanSummary{Source: src.ID, Dir: src.Dir, Skipped: layout.Skipped, LoadData: n.target.UsesLoadData(),
+			ShardSize: n.shardSize(jp, layout.Tables)}
+		split := splitFiles(layout.Tables, sum.ShardSize, n.spec.Source.CSV)
 		var shards []meta.Shard
 		for _, t := range layout.Tables {
 			pt, err := n.prepareTable(ctx, l, db, t)
@@ -83,7 +160,8 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 		if err := writeShards(ctx, l, n.job, shards); err != nil {
 			return nil, fmt.Errorf("write shards of source %s: %w", src.ID, err)
 		}
-		n.log.Info("planned", "source", src.ID, "tables", len(sum.Tables), "shards", sum.Shards, "bytes", sum.Bytes, "load_data", sum.LoadData)
+		n.log.Info("planned", "source", src.ID, "tables", len(sum.Tables), "shards", sum.Shards, "bytes", sum.Bytes,
+			"shard_size", sum.ShardSize, "load_data", sum.LoadData)
 		return sum, nil
 	}
 }

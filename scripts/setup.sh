@@ -2,8 +2,9 @@
 # Installs what storm's tests and demo need from Debian's packages, when it is
 # missing: MariaDB (the target the tests start privately) and etcd (its
 # binaries, for multi-member tests, and etcdctl for reading progress),
-# mydumper and mariadb-dump (tests import dumps they write), and
-# systemd-analyze, which checks the unit in scripts/systemd.
+# mydumper and mariadb-dump (tests import dumps they write), sysbench (the
+# bench's second dataset), and systemd-analyze, which checks the unit in
+# scripts/systemd.
 set -euo pipefail
 
 need=()
@@ -16,6 +17,8 @@ command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 # mariadb-dump, which comes with mariadb-client.
 command -v mydumper >/dev/null 2>&1 || need+=(mydumper)
 command -v mariadb-dump >/dev/null 2>&1 || need+=(mariadb-client)
+# The bench's second dataset (scripts/bench/run.sh) is written by sysbench.
+command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
 # systemd-analyze checks scripts/systemd/storm@.service (e2e/systemd_test.go);
 # the package installs without a running systemd.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)

@@ -1,50 +1,78 @@
 #!/usr/bin/env bash
-# make bench: storm against myloader and LOAD DATA on one private MariaDB,
-# then the coordination simulation. See README.md, "Performance".
+# make bench: storm with its default config against LOAD DATA, LOAD DATA with
+# deferred indexes and myloader, on two datasets, on one private MariaDB;
+# then, if SIM=1, the coordination simulation. The method: docs/bench-method.md.
 #
-#   ROWS=5000000 THREADS=4 RUNS=3 scripts/bench/run.sh
+#   RUNS=5 SIM=0 scripts/bench/run.sh
 #
 # Environment:
-#   ROWS        rows of the generated dump (default 5,000,000)
-#   THREADS     loader threads: myloader --threads, storm node.workers (4)
-#   RUNS        runs of every loader; the report shows each and the median (3)
-#   LOADERS     which loaders, in the order they run within a round (default:
-#               load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql)
-#                 load-data       the mariadb client, LOAD DATA LOCAL INFILE, a stream per table
-#                 myloader        myloader --threads THREADS on a mydumper dump of the data
-#                 storm           one node, verify.mode = off, etcd already running (the
-#                                 production shape: the bench starts one etcd for all runs)
-#                 storm-digest    the same with verify.mode = digest (32-bit row hash, the default)
-#                 storm-digest64  the same with verify.row-hash-bits = 64
-#                 storm-embedded  one node with --embed-etcd: pays the embedded etcd's start
-#                 storm-3nodes    three nodes, the first with --embed-etcd, verify off
-#                 storm-sql       one node on the mydumper dump (SQL), verify off
-#   SHARD_SIZE  storm's import.shard-size in bytes (16 MiB)
-#   BATCH_SIZE  storm's import.batch-size in bytes (4 MiB, storm's default)
-#   SIM         1: also run the coordination simulation (make sim); 0: don't (1)
+#   DATASETS    which datasets, in the order they run within a round (default: gen sysbench)
+#                 gen       internal/gendump's tables as CSV (one file a table, a header
+#                           line); myloader reads a mydumper dump of the same rows
+#                 sysbench  `sysbench oltp_read_write prepare` tables (with their k_1
+#                           index), dumped by mydumper: storm and myloader read that
+#                           dump; the LOAD DATA loaders read a TSV of each table
+#   ROWS        rows of the gen dataset, over all its tables (3,000,000)
+#   SB_TABLES   sysbench tables (8)
+#   SB_ROWS     rows of each sysbench table (300,000)
+#   SB_CHUNK_ROWS  mydumper --rows for the sysbench dump: rows a file (100,000)
+#   THREADS     myloader --threads; storm's node.workers is its default (4) unless
+#               THREADS differs from it (4)
+#   RUNS        rounds; the report shows each run and the medians (5)
+#   LOADERS     which loaders; each round runs all of them, starting one further
+#               down the list than the round before (default:
+#               load-data load-data-deferred myloader storm)
+#                 load-data           the mariadb client, LOAD DATA LOCAL INFILE, a client
+#                                     per table, all at once, into the dump's tables
+#                 load-data-deferred  the same into tables created without their
+#                                     secondary indexes, then per table (still a client
+#                                     per table, all at once) one ALTER TABLE adding
+#                                     them all; verifies nothing
+#                 myloader            myloader --threads THREADS on the mydumper dump
+#                 storm               one node, storm's DEFAULT config (4 workers, digest
+#                                     verification, shard-size auto), etcd already running
+#               and, on request:
+#                 storm-nodigest      the same with verify.mode = off
+#                 storm-digest64      the same with verify.row-hash-bits = 64
+#                 storm-embedded      one node with --embed-etcd: pays the embedded etcd's start
+#                 storm-3nodes        three nodes, the first with --embed-etcd
+#                 storm-sql           gen only: one node on gen's mydumper dump (SQL)
+#   SHARD_SIZE  storm's import.shard-size for every storm loader (default: unset, storm's
+#               default "auto"); setting it makes the storm row no longer the default config
+#   BATCH_SIZE  storm's import.batch-size (default: unset, storm's default, 4 MiB)
+#   SIM         1: also run the coordination simulation (make sim, ~14 min); 0: don't (1)
 #   WORK        working directory, kept for inspection (.bench)
-#   KEEP_DUMP   1: reuse the dumps in WORK if they were made for the same ROWS (1)
+#   KEEP_DUMP   1: reuse the datasets in WORK if they were made with the same sizes (1)
 #
-# Every run starts from an empty target (both databases dropped), each
-# loader's peak RSS is measured by scripts/bench/runner (wait4's ru_maxrss:
-# the largest process, see there), and the results and the exact command go
-# to WORK/results.md.
+# Every run starts from an empty target (the datasets' databases and
+# storm_meta dropped, the server idle) and must end with every row (counted)
+# and every index of the schema files (information_schema.STATISTICS), or it
+# counts as failed; each loader's peak RSS is measured by
+# scripts/bench/runner (wait4's ru_maxrss: the largest process, see there),
+# each storm run's barrier, phase markers and done records are saved from etcd
+# (bench-report -capture) for the breakdown of its seconds, and the results
+# and the exact command go to WORK/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib/devdb.sh
-ROOT=$(pwd)
 
-ROWS=${ROWS:-5000000}
+DATASETS=${DATASETS:-"gen sysbench"}
+ROWS=${ROWS:-3000000}
+SB_TABLES=${SB_TABLES:-8}
+SB_ROWS=${SB_ROWS:-300000}
+SB_CHUNK_ROWS=${SB_CHUNK_ROWS:-100000}
 THREADS=${THREADS:-4}
-RUNS=${RUNS:-3}
-LOADERS=${LOADERS:-"load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql"}
-SHARD_SIZE=${SHARD_SIZE:-16777216}
-BATCH_SIZE=${BATCH_SIZE:-4194304}
+RUNS=${RUNS:-5}
+LOADERS=${LOADERS:-"load-data load-data-deferred myloader storm"}
+SHARD_SIZE=${SHARD_SIZE:-}
+BATCH_SIZE=${BATCH_SIZE:-}
 SIM=${SIM:-1}
 WORK=${WORK:-.bench}
 KEEP_DUMP=${KEEP_DUMP:-1}
-DB=storm_demo
-COMMAND="ROWS=$ROWS THREADS=$THREADS RUNS=$RUNS SHARD_SIZE=$SHARD_SIZE BATCH_SIZE=$BATCH_SIZE LOADERS=\"$LOADERS\" make bench"
+COMMAND="DATASETS=\"$DATASETS\" ROWS=$ROWS SB_TABLES=$SB_TABLES SB_ROWS=$SB_ROWS SB_CHUNK_ROWS=$SB_CHUNK_ROWS THREADS=$THREADS RUNS=$RUNS LOADERS=\"$LOADERS\""
+[ -n "$SHARD_SIZE" ] && COMMAND="$COMMAND SHARD_SIZE=$SHARD_SIZE"
+[ -n "$BATCH_SIZE" ] && COMMAND="$COMMAND BATCH_SIZE=$BATCH_SIZE"
+COMMAND="$COMMAND SIM=$SIM make bench"
 
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
@@ -56,6 +84,7 @@ go build -o bin/devdb ./scripts/devdb
 go build -o bin/gen ./scripts/gen
 go build -o bin/bench-runner ./scripts/bench/runner
 go build -o bin/bench-report ./scripts/bench/report
+go build -o bin/bench-splitkeys ./scripts/bench/splitkeys
 
 pids=()
 cleanup() {
@@ -101,21 +130,10 @@ for _ in $(seq 1 100); do
 done
 echo "   etcd $(etcd --version | awk '/etcd Version/{print $3}') on 127.0.0.1:$EXTPORT"
 
-# --- the dumps ---------------------------------------------------------------
-CSV="$WORK/dump-csv"
-MYD="$WORK/dump-mydumper"
-stamp="rows=$ROWS"
-if [ "$KEEP_DUMP" != 1 ] || [ "$(cat "$CSV/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  echo "== generating $ROWS rows as CSV (one file per table)"
-  rm -rf "$CSV" "$MYD"
-  bin/gen -dir "$CSV" -rows "$ROWS" -format csv -files 1 -header=true
-  echo "$stamp" >"$CSV/.stamp"
-fi
-BYTES=$(cat "$CSV"/*.csv | wc -c)
-TABLES=$(for f in "$CSV"/$DB.*-schema.sql; do b=${f##*/}; b=${b#$DB.}; echo "${b%-schema.sql}"; done)
-
+ALLDBS="storm_demo sbtest"
 reset() {
-  sql -e "DROP DATABASE IF EXISTS $DB; DROP DATABASE IF EXISTS storm_meta"
+  local d
+  for d in $ALLDBS storm_meta; do sql -e "DROP DATABASE IF EXISTS $d"; done
   settle
 }
 
@@ -131,118 +149,227 @@ settle() {
   done
 }
 
-# The LOAD DATA baseline: the mariadb client, one stream per table, all at
-# once, each LOAD DATA LOCAL INFILE of a whole file (one transaction).
-LOADDATA="$WORK/load-data.sh"
-mkdir -p "$WORK/load-data"
-for t in $TABLES; do
-  # The dialect gendump writes (mydumper's CSV): quoted fields, backslash
-  # escapes, \N for NULL, a header line.
-  printf '%s\n' "LOAD DATA LOCAL INFILE '$CSV/$DB.$t.00000.csv' INTO TABLE \`$t\` CHARACTER SET utf8mb4" \
-    "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' IGNORE 1 LINES;" \
-    >"$WORK/load-data/$t.sql"
-done
-{
-  echo '#!/usr/bin/env bash'
-  echo 'set -e'
-  echo "mariadb --defaults-file=$CNF -e 'CREATE DATABASE $DB'"
-  for t in $TABLES; do echo "mariadb --defaults-file=$CNF $DB < $CSV/$DB.$t-schema.sql"; done
-  for t in $TABLES; do echo "mariadb --defaults-file=$CNF --local-infile=1 $DB < $WORK/load-data/$t.sql &"; done
-  echo 'for j in $(jobs -p); do wait "$j"; done'
-} >"$LOADDATA"
-chmod +x "$LOADDATA"
+mb() { awk "BEGIN{printf \"%.1f\", $1/1e6}"; }
 
-# myloader's input is a genuine mydumper dump of the loaded database.
-if [ ! -f "$MYD/.stamp" ] || [ "$(cat "$MYD/.stamp")" != "$stamp" ]; then
-  echo "== making the mydumper dump (mydumper $(mydumper --version | awk '{print $2}'))"
-  reset
-  "$LOADDATA"
-  rm -rf "$MYD"
-  chunk=$(( ROWS / 16 > 10000 ? ROWS / 16 : 10000 ))
-  mydumper --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" --password "$DBPASS" \
-    --database "$DB" --outputdir "$MYD" --threads "$THREADS" --rows "$chunk" --verbose 1
-  echo "$stamp" >"$MYD/.stamp"
-fi
-MYDBYTES=$(cat "$MYD"/$DB.*.sql | wc -c)
+# --- the datasets --------------------------------------------------------------
+# Each dataset directory D holds: db, tables, rows, bytes (of storm's input),
+# storm-src and storm-header (its source.dir and source.csv.header), desc,
+# schema/<t>.sql (the dump's schema file), load/<t>.sql (a LOAD DATA
+# statement), dump-mydumper/ (myloader's input), and the loaders' scripts
+# load-data.sh and load-data-deferred.sh (make_scripts).
+
+# gen: internal/gendump's tables as CSV. myloader's input is a genuine
+# mydumper dump of the loaded database.
+prep_gen() {
+  local D=$WORK/gen DB=storm_demo t
+  local CSV=$D/dump-csv MYD=$D/dump-mydumper
+  # The generator's code is part of the stamp: new tables or keys make a new dump.
+  local stamp="rows=$ROWS gendump=$(cat internal/gendump/*.go | sha1sum | cut -c1-12)"
+  mkdir -p "$D"
+  if [ "$KEEP_DUMP" != 1 ] || [ "$(cat "$D/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "== gen: generating $ROWS rows as CSV (one file per table)"
+    rm -rf "$D"/*
+    bin/gen -dir "$CSV" -rows "$ROWS" -format csv -files 1 -header=true
+    echo "$DB" >"$D/db"
+    for f in "$CSV"/$DB.*-schema.sql; do b=${f##*/}; b=${b#$DB.}; echo "${b%-schema.sql}"; done >"$D/tables"
+    mkdir -p "$D/schema" "$D/load"
+    for t in $(cat "$D/tables"); do
+      cp "$CSV/$DB.$t-schema.sql" "$D/schema/$t.sql"
+      # The dialect gendump writes (mydumper's CSV): quoted fields, backslash
+      # escapes, \N for NULL, a header line.
+      printf '%s\n' "LOAD DATA LOCAL INFILE '$CSV/$DB.$t.00000.csv' INTO TABLE \`$t\` CHARACTER SET utf8mb4" \
+        "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' IGNORE 1 LINES;" \
+        >"$D/load/$t.sql"
+    done
+    make_scripts "$D"
+    echo "== gen: making the mydumper dump (mydumper $(mydumper --version | awk '{print $2}'))"
+    reset
+    "$D/load-data.sh"
+    local chunk=$((ROWS / 16 > 10000 ? ROWS / 16 : 10000))
+    mydumper --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" --password "$DBPASS" \
+      --database "$DB" --outputdir "$MYD" --threads "$THREADS" --rows "$chunk" --verbose 1
+    echo "$ROWS" >"$D/rows"
+    cat "$CSV"/*.csv | wc -c >"$D/bytes"
+    echo "$CSV" >"$D/storm-src"
+    echo true >"$D/storm-header"
+    echo "internal/gendump's tables, $ROWS rows in $(wc -l <"$D/tables") tables: CSV $(mb "$(cat "$D/bytes")") MB, a file a table (storm and the LOAD DATA loaders read it); mydumper dump of the loaded rows $(mb "$(cat "$MYD"/$DB.*.sql | wc -c)") MB in $(ls "$MYD"/$DB.*.sql | grep -vc schema) files (myloader)" >"$D/desc"
+    echo "$stamp" >"$D/.stamp"
+  fi
+}
+
+# sysbench: written by sysbench itself, dumped by mydumper with its schema
+# files; a TSV of each table (the mariadb client's batch output, which is
+# what LOAD DATA reads by default) for the LOAD DATA loaders.
+prep_sysbench() {
+  local D=$WORK/sysbench DB=sbtest t
+  local MYD=$D/dump-mydumper TSV=$D/tsv
+  local stamp="tables=$SB_TABLES rows=$SB_ROWS chunk=$SB_CHUNK_ROWS $(sysbench --version)"
+  mkdir -p "$D"
+  if [ "$KEEP_DUMP" != 1 ] || [ "$(cat "$D/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "== sysbench: oltp_read_write prepare, $SB_TABLES tables of $SB_ROWS rows ($(sysbench --version))"
+    rm -rf "$D"/*
+    reset
+    sql -e "CREATE DATABASE $DB"
+    sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$DBPORT" \
+      --mysql-user="$DBUSER" --mysql-password="$DBPASS" --mysql-db="$DB" \
+      --tables="$SB_TABLES" --table-size="$SB_ROWS" --threads="$THREADS" prepare >"$D/prepare.log"
+    echo "== sysbench: the mydumper dump"
+    mydumper --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" --password "$DBPASS" \
+      --database "$DB" --outputdir "$MYD" --threads "$THREADS" --rows "$SB_CHUNK_ROWS" --verbose 1
+    echo "$DB" >"$D/db"
+    for f in "$MYD"/$DB.*-schema.sql; do b=${f##*/}; b=${b#$DB.}; echo "${b%-schema.sql}"; done >"$D/tables"
+    mkdir -p "$D/schema" "$D/load" "$TSV"
+    for t in $(cat "$D/tables"); do
+      cp "$MYD/$DB.$t-schema.sql" "$D/schema/$t.sql"
+      sql -B -N -e "SELECT * FROM $DB.\`$t\`" >"$TSV/$t.tsv"
+      echo "LOAD DATA LOCAL INFILE '$TSV/$t.tsv' INTO TABLE \`$t\`;" >"$D/load/$t.sql"
+    done
+    make_scripts "$D"
+    echo $((SB_TABLES * SB_ROWS)) >"$D/rows"
+    cat "$MYD"/$DB.*.sql | wc -c >"$D/bytes"
+    echo "$MYD" >"$D/storm-src"
+    echo false >"$D/storm-header"
+    echo "sysbench oltp_read_write prepare: $SB_TABLES tables x $SB_ROWS rows, each with its k_1 index; mydumper dump (--rows $SB_CHUNK_ROWS) $(mb "$(cat "$D/bytes")") MB in $(ls "$MYD"/$DB.*.sql | grep -vc schema) files (storm and myloader read it); TSV $(mb "$(cat "$TSV"/*.tsv | wc -c)") MB, a file a table (the LOAD DATA loaders)" >"$D/desc"
+    echo "$stamp" >"$D/.stamp"
+  fi
+}
+
+# make_scripts writes D's two LOAD DATA loaders.
+make_scripts() {
+  local D=$1 DB t
+  DB=$(cat "$D/db")
+  mkdir -p "$D/deferred"
+  {
+    echo '#!/usr/bin/env bash'
+    echo 'set -e'
+    echo "mariadb --defaults-file=$CNF -e 'CREATE DATABASE $DB'"
+    for t in $(cat "$D/tables"); do echo "mariadb --defaults-file=$CNF $DB < $D/schema/$t.sql"; done
+    for t in $(cat "$D/tables"); do echo "mariadb --defaults-file=$CNF --local-infile=1 $DB < $D/load/$t.sql &"; done
+    echo 'for j in $(jobs -p); do wait "$j"; done'
+  } >"$D/load-data.sh"
+  {
+    echo '#!/usr/bin/env bash'
+    echo 'set -e'
+    echo "mariadb --defaults-file=$CNF -e 'CREATE DATABASE $DB'"
+    for t in $(cat "$D/tables"); do
+      bin/bench-splitkeys -schema "$D/schema/$t.sql" -table "$t" -create "$D/deferred/$t.create.sql" -alter "$D/deferred/$t.alter.sql"
+      echo "mariadb --defaults-file=$CNF $DB < $D/deferred/$t.create.sql"
+    done
+    for t in $(cat "$D/tables"); do
+      if [ -s "$D/deferred/$t.alter.sql" ]; then
+        echo "( set -e; mariadb --defaults-file=$CNF --local-infile=1 $DB < $D/load/$t.sql; mariadb --defaults-file=$CNF $DB < $D/deferred/$t.alter.sql ) &"
+      else
+        echo "mariadb --defaults-file=$CNF --local-infile=1 $DB < $D/load/$t.sql &"
+      fi
+    done
+    echo 'for j in $(jobs -p); do wait "$j"; done'
+  } >"$D/load-data-deferred.sh"
+  chmod +x "$D/load-data.sh" "$D/load-data-deferred.sh"
+}
+
+for ds in $DATASETS; do
+  case $ds in
+  gen) prep_gen ;;
+  sysbench) prep_sysbench ;;
+  *)
+    echo "unknown dataset $ds" >&2
+    exit 1
+    ;;
+  esac
+done
 
 # --- storm's config ----------------------------------------------------------
-storm_config() { # FILE JOB SOURCE VERIFY ETCDPORT [ROW_HASH_BITS]
-  cat >"$1" <<TOML
-[job]
-id = "$2"
-[etcd]
-endpoints = ["http://127.0.0.1:$5"]
-embed-dir = "$WORK/etcd"
-[source]
-dir = "$3"
-[source.csv]
-header = true
-[target]
-host = "127.0.0.1"
-port = $DBPORT
-user = "$DBUSER"
-password = "$DBPASS"
-[node]
-workers = $THREADS
-[import]
-shard-size = $SHARD_SIZE
-batch-size = $BATCH_SIZE
-[verify]
-mode = "$4"
-row-hash-bits = ${6:-32}
-[log]
-level = "info"
-TOML
+# The default config: only what says where things are. THREADS, SHARD_SIZE
+# and BATCH_SIZE are written only when set away from storm's defaults.
+storm_config() { # FILE JOB SOURCE HEADER ETCDPORT [EXTRA TOML LINES...]
+  local file=$1 job=$2 src=$3 header=$4 port=$5 line
+  shift 5
+  {
+    printf '[job]\nid = "%s"\n' "$job"
+    printf '[etcd]\nendpoints = ["http://127.0.0.1:%s"]\nembed-dir = "%s"\n' "$port" "$WORK/etcd"
+    printf '[source]\ndir = "%s"\n[source.csv]\nheader = %s\n' "$src" "$header"
+    printf '[target]\nhost = "127.0.0.1"\nport = %s\nuser = "%s"\npassword = "%s"\n' "$DBPORT" "$DBUSER" "$DBPASS"
+    [ "$THREADS" != 4 ] && printf '[node]\nworkers = %s\n' "$THREADS"
+    if [ -n "$SHARD_SIZE$BATCH_SIZE" ]; then
+      echo '[import]'
+      [ -n "$SHARD_SIZE" ] && echo "shard-size = \"$SHARD_SIZE\""
+      [ -n "$BATCH_SIZE" ] && echo "batch-size = $BATCH_SIZE"
+    fi
+    for line in "$@"; do echo "$line"; done
+  } >"$file"
 }
 
 RESULTS="$WORK/results.jsonl"
 LOADS="$WORK/loads.txt"
+CAPTURES="$WORK/captures"
+LOGS="$WORK/logs"
 : >"$RESULTS"
 : >"$LOADS"
-LOGS="$WORK/logs"
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
+rm -rf "$LOGS" "$CAPTURES"
+mkdir -p "$LOGS" "$CAPTURES"
 
-check_rows() { # LABEL
-  local n
-  n=$(sql -N -e "SELECT SUM(n) FROM ($(for t in $TABLES; do printf 'SELECT COUNT(*) n FROM %s.`%s` UNION ALL ' $DB "$t"; done | sed 's/ UNION ALL $//')) c")
-  if [ "$n" != "$ROWS" ]; then
-    echo "   $1: the target holds $n rows, not $ROWS" >&2
+check_rows() { # DATASET-DIR LABEL
+  local D=$1 DB n want
+  DB=$(cat "$D/db")
+  want=$(cat "$D/rows")
+  n=$(sql -N -e "SELECT SUM(n) FROM ($(for t in $(cat "$D/tables"); do printf 'SELECT COUNT(*) n FROM %s.`%s` UNION ALL ' "$DB" "$t"; done | sed 's/ UNION ALL $//')) c")
+  if [ "$n" != "$want" ]; then
+    echo "   $2: the target holds $n rows, not $want" >&2
     return 1
   fi
 }
 
-run_one() { # LOADER RUN
-  local l=$1 r=$2 label="$1/$2" log="$LOGS/$1.$2" job="bench-$1-$2-$$"
-  local res="$log.json"
+# check_indexes compares the indexes the target's tables have with those of
+# the dump's schema files: a loader must not win by leaving one out.
+check_indexes() { # DATASET-DIR LABEL
+  local D=$1 DB n want
+  DB=$(cat "$D/db")
+  want=$(cat "$D"/schema/*.sql | grep -ciE '^[[:space:]]*(PRIMARY KEY|UNIQUE KEY|UNIQUE INDEX|UNIQUE|KEY|INDEX|FULLTEXT|SPATIAL)[[:space:]]' || true)
+  n=$(sql -N -e "SELECT COUNT(DISTINCT TABLE_NAME, INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '$DB'")
+  if [ "$n" != "$want" ]; then
+    echo "   $2: the target's tables have $n indexes, the schema files $want" >&2
+    return 1
+  fi
+}
+
+run_one() { # DATASET LOADER RUN
+  local ds=$1 l=$2 r=$3 D=$WORK/$1
+  local label="$ds/$l/$r" log="$LOGS/$ds.$l.$r" job="bench-$ds-$l-$r-$$"
+  local res="$log.json" src header capture=0
+  src=$(cat "$D/storm-src")
+  header=$(cat "$D/storm-header")
   reset
   rm -rf "$WORK/etcd"
   echo "$label load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$LOADS"
   local ok=0
   case $l in
-  load-data)
-    bin/bench-runner -label "$label" -o "$res" -- "$LOADDATA" >"$log.out" 2>"$log.err" || ok=$?
+  load-data | load-data-deferred)
+    bin/bench-runner -label "$label" -o "$res" -- "$D/$l.sh" >"$log.out" 2>"$log.err" || ok=$?
     ;;
   myloader)
     bin/bench-runner -label "$label" -o "$res" -- myloader --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" \
-      --password "$DBPASS" --directory "$MYD" --threads "$THREADS" --verbose 1 >"$log.out" 2>"$log.err" || ok=$?
+      --password "$DBPASS" --directory "$D/dump-mydumper" --threads "$THREADS" --verbose 1 >"$log.out" 2>"$log.err" || ok=$?
     ;;
-  storm | storm-digest | storm-digest64 | storm-sql)
-    local mode=off src=$CSV bits=32
-    [ "$l" = storm-digest ] && mode=digest
-    [ "$l" = storm-digest64 ] && mode=digest bits=64
-    [ "$l" = storm-sql ] && src=$MYD
-    storm_config "$WORK/storm.toml" "$job" "$src" "$mode" "$EXTPORT" "$bits"
+  storm | storm-nodigest | storm-digest64 | storm-sql)
+    local extra=()
+    [ "$l" = storm-nodigest ] && extra=('[verify]' 'mode = "off"')
+    [ "$l" = storm-digest64 ] && extra=('[verify]' 'row-hash-bits = 64')
+    if [ "$l" = storm-sql ]; then
+      [ "$ds" = gen ] || return 0 # the sysbench dataset is SQL already
+      src=$D/dump-mydumper
+    fi
+    storm_config "$WORK/storm.toml" "$job" "$src" "$header" "$EXTPORT" "${extra[@]}"
     bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 \
       >"$log.out" 2>"$log.err" || ok=$?
+    capture=1
     ;;
   storm-embedded)
-    storm_config "$WORK/storm.toml" "$job" "$CSV" off "$ETCDPORT"
+    storm_config "$WORK/storm.toml" "$job" "$src" "$header" "$ETCDPORT"
     bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 --embed-etcd \
       >"$log.out" 2>"$log.err" || ok=$?
     ;;
   storm-3nodes)
-    storm_config "$WORK/storm.toml" "$job" "$CSV" off "$ETCDPORT"
+    storm_config "$WORK/storm.toml" "$job" "$src" "$header" "$ETCDPORT"
     bin/bench-runner -label "$label" -o "$res" -- \
       bin/storm node --config "$WORK/storm.toml" --node-id n1 --embed-etcd --- \
       bin/storm node --config "$WORK/storm.toml" --node-id n2 --- \
@@ -254,44 +381,68 @@ run_one() { # LOADER RUN
     return 1
     ;;
   esac
+  # The embedding runs' etcd is gone with them: nothing to save.
+  if [ "$capture" = 1 ]; then
+    bin/bench-report -capture -etcd "http://127.0.0.1:$EXTPORT" -job "$job" -workers "$THREADS" \
+      -o "$CAPTURES/$ds.$l.$r.json" 2>>"$log.err" || echo "   $label: could not save the job's records from etcd" >&2
+  fi
   if [ "$ok" -ne 0 ]; then
     echo "   $label failed (exit $ok): see $log.err" >&2
-  elif ! check_rows "$label"; then
+  elif ! check_rows "$D" "$label"; then
     echo "{\"label\":\"$label\",\"exit\":[99]}" >"$res"
+  elif ! check_indexes "$D" "$label"; then
+    echo "{\"label\":\"$label\",\"exit\":[98]}" >"$res"
   fi
   [ -s "$res" ] || echo "{\"label\":\"$label\",\"exit\":[$ok]}" >"$res"
   cat "$res" >>"$RESULTS"
   sed 's/.*"wall_s":\([0-9.]*\).*"max_maxrss_kib":\([0-9]*\).*/   wall \1 s, peak RSS \2 KiB/' "$res"
 }
 
-echo "== $RUNS rounds of: $LOADERS ($ROWS rows, $(awk "BEGIN{printf \"%.1f\", $BYTES/1e6}") MB of CSV; threads $THREADS)"
+DATASETS_FILE="$WORK/datasets.jsonl"
+: >"$DATASETS_FILE"
+for ds in $DATASETS; do
+  D=$WORK/$ds
+  printf '{"name":"%s","rows":%s,"bytes":%s,"tables":%s,"desc":"%s"}\n' "$ds" "$(cat "$D/rows")" "$(cat "$D/bytes")" \
+    "$(wc -l <"$D/tables")" "$(sed 's/"/\\"/g' "$D/desc")" >>"$DATASETS_FILE"
+  echo "== dataset $ds: $(cat "$D/desc")"
+done
+
+read -r -a LOADER_LIST <<<"$LOADERS"
+echo "== $RUNS rounds of: $LOADERS on $DATASETS (threads $THREADS)"
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+START_TIME=$(date +%s)
 for r in $(seq 1 "$RUNS"); do
-  for l in $LOADERS; do
-    echo "-- $l, run $r (load $(cut -d' ' -f1 /proc/loadavg))"
-    run_one "$l" "$r"
+  for ds in $DATASETS; do
+    # Each round starts one loader further down the list, so no loader
+    # always runs first (on a cold cache) or right after the same one.
+    n=${#LOADER_LIST[@]}
+    for i in $(seq 0 $((n - 1))); do
+      l=${LOADER_LIST[$(((i + r - 1) % n))]}
+      echo "-- $ds: $l, run $r (load $(cut -d' ' -f1 /proc/loadavg))"
+      run_one "$ds" "$l" "$r"
+    done
   done
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$(($(date +%s) - START_TIME))
 
 OUT="$WORK/results.md"
 {
   echo "Command: \`$COMMAND\` ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo))"
   echo
-  echo "Dataset: $ROWS rows in $(echo "$TABLES" | wc -w) tables, CSV $(awk "BEGIN{printf \"%.1f\", $BYTES/1e6}") MB; mydumper SQL dump $(awk "BEGIN{printf \"%.1f\", $MYDBYTES/1e6}") MB in $(ls "$MYD"/$DB.*.sql | grep -vc schema) files."
-  echo "MariaDB $(mariadbd --version | sed 's/.*Ver //; s/ for .*//'), threads $THREADS, storm shard-size $SHARD_SIZE, batch-size $BATCH_SIZE."
-  echo "Load average (1/5/15 min) before: $START_LOAD; after: $END_LOAD."
+  echo "MariaDB $(mariadbd --version | sed 's/.*Ver //; s/ for .*//'), myloader threads $THREADS; storm: its default config$(
+    [ "$THREADS" != 4 ] && echo ", node.workers $THREADS"
+    [ -n "$SHARD_SIZE" ] && echo ", import.shard-size $SHARD_SIZE (not the default)"
+    [ -n "$BATCH_SIZE" ] && echo ", import.batch-size $BATCH_SIZE (not the default)"
+  )."
+  echo "Load average (1/5/15 min) before: $START_LOAD; after: $END_LOAD. $RUNS round(s) took $ELAPSED s ($((ELAPSED / RUNS)) s a round)."
   echo
-  bin/bench-report -results "$RESULTS" -rows "$ROWS" -bytes "$BYTES"
-  echo
-  for l in storm storm-digest storm-digest64; do
-    if ls "$LOGS"/$l.*.err >/dev/null 2>&1; then
-      echo "Phases of the $l runs: $(bin/bench-report -phases "$LOGS/$l.*.err" 2>&1)"
+  bin/bench-report -results "$RESULTS" -datasets "$DATASETS_FILE" -captures "$CAPTURES"
+  for ds in $DATASETS; do
+    if ls "$LOGS"/$ds.storm-3nodes.*.err >/dev/null 2>&1; then
+      echo "Barrier latency of the last 3-node run on $ds: $(bin/bench-report -barrier "$LOGS/$ds.storm-3nodes.$RUNS.err" 2>&1)"
     fi
   done
-  if ls "$LOGS"/storm-3nodes.*.err >/dev/null 2>&1; then
-    echo "Barrier latency of the last 3-node run: $(bin/bench-report -barrier "$LOGS/storm-3nodes.$RUNS.err" 2>&1)"
-  fi
 } >"$OUT"
 echo
 cat "$OUT"

@@ -1,17 +1,26 @@
-// Command report summarises the runner's results (scripts/bench/run.sh):
-// per loader the median wall time over the runs, rows/s and MB/s at that
-// median, the peak RSS, and speed ratios against myloader and LOAD DATA.
+// Command report summarises the bench (scripts/bench/run.sh): per dataset
+// and loader the median wall time over the rounds, rows/s and MB/s at that
+// median, the peak RSS, speed ratios against the baselines, the goals of
+// storm's default config, and where storm's seconds went.
 //
-//	report -results results.jsonl -rows N -bytes B
+//	report -results results.jsonl -datasets datasets.jsonl [-captures DIR]
+//	report -capture -etcd URL -job ID -workers N -o FILE
 //	report -barrier 'DIR/n*.log'
 //	report -phases 'DIR/storm-digest.*.err'
 //
-// Labels are "<loader>/<run>". Ratios are speed ratios: the other loader's
-// median wall time over this one's, so above 1 means faster than it.
+// Labels are "<dataset>/<loader>/<run>" ("<loader>/<run>": dataset "").
+// Ratios are speed ratios: the other loader's median wall time over this
+// one's, so above 1 means faster than it.
+//
+// -capture runs right after a storm run, while its etcd is still up: it
+// saves what storm recorded of the job (the barrier, the phase markers, the
+// done records) to FILE, from which the report's breakdown reads where the
+// run's seconds went.
 package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,27 +28,43 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"storm/meta"
 )
 
 type result struct {
-	Label   string  `json:"label"`
-	WallSec float64 `json:"wall_s"`
-	Exit    []int   `json:"exit"`
-	RSSKiB  []int64 `json:"maxrss_kib"`
-	MaxRSS  int64   `json:"max_maxrss_kib"`
-	UserSec float64 `json:"user_s"`
-	SysSec  float64 `json:"sys_s"`
+	Label   string    `json:"label"`
+	Start   time.Time `json:"start"`
+	WallSec float64   `json:"wall_s"`
+	Exit    []int     `json:"exit"`
+	RSSKiB  []int64   `json:"maxrss_kib"`
+	MaxRSS  int64     `json:"max_maxrss_kib"`
+	UserSec float64   `json:"user_s"`
+	SysSec  float64   `json:"sys_s"`
+}
+
+// dataset is one line of -datasets.
+type dataset struct {
+	Name   string `json:"name"`
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"` // of the input storm reads; MB/s is computed on it for every loader
+	Tables int    `json:"tables"`
+	Desc   string `json:"desc"`
 }
 
 type loader struct {
-	name  string
-	walls []float64
-	byRun map[string]float64 // wall time by run number
-	rss   int64              // largest over the runs
-	cpu   []float64
-	fail  int
+	name    string
+	walls   []float64
+	byRun   map[string]float64 // wall time by run number
+	results map[string]result  // by run number
+	rss     int64              // largest over the runs
+	cpu     []float64
+	fail    int
 }
 
 func median(v []float64) float64 {
@@ -56,72 +81,131 @@ func median(v []float64) float64 {
 
 func main() {
 	path := flag.String("results", "results.jsonl", "the runner's JSON lines")
-	rows := flag.Int64("rows", 0, "rows the dump holds")
-	bytes := flag.Int64("bytes", 0, "bytes of the CSV dump (MB/s is computed on it for every loader)")
-	myloader := flag.String("myloader", "myloader", "loader the first ratio compares with")
-	loaddata := flag.String("loaddata", "load-data", "loader the second ratio compares with")
+	datasets := flag.String("datasets", "", "the datasets' JSON lines (name, rows, bytes, tables, desc)")
+	captures := flag.String("captures", "", "directory of -capture files, <dataset>.<loader>.<run>.json")
+	rows := flag.Int64("rows", 0, "without -datasets: rows the dump holds")
+	bytes := flag.Int64("bytes", 0, "without -datasets: bytes of the dump")
+	mainLoader := flag.String("storm", "storm", "the loader the goals are about: storm with its default config")
+
+	capture := flag.Bool("capture", false, "instead: save a finished job's records from etcd to -o")
+	etcd := flag.String("etcd", "", "with -capture: an etcd endpoint")
+	job := flag.String("job", "", "with -capture: the job id")
+	prefix := flag.String("prefix", meta.DefaultPrefix, "with -capture: etcd.prefix")
+	workers := flag.Int("workers", 0, "with -capture: workers over all the job's nodes")
+	out := flag.String("o", "", "with -capture: the file to write")
+
 	barrier := flag.String("barrier", "", "instead: storm node logs (a glob) to read the time from the last shard done to the barrier from")
 	phases := flag.String("phases", "", "instead: one-node storm logs (a glob), one a run, to read the import and verify phases' times from")
 	flag.Parse()
-	if *barrier != "" {
-		if err := barrierLatency(*barrier); err != nil {
-			fmt.Fprintln(os.Stderr, "report:", err)
-			os.Exit(1)
-		}
-		return
+	var err error
+	switch {
+	case *capture:
+		err = captureJob(*etcd, *prefix, *job, *workers, *out)
+	case *barrier != "":
+		err = barrierLatency(*barrier)
+	case *phases != "":
+		err = phaseTimes(*phases)
+	default:
+		err = report(*path, *datasets, *captures, *rows, *bytes, *mainLoader)
 	}
-	if *phases != "" {
-		if err := phaseTimes(*phases); err != nil {
-			fmt.Fprintln(os.Stderr, "report:", err)
-			os.Exit(1)
-		}
-		return
-	}
-
-	f, err := os.Open(*path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
-	defer f.Close()
-	var order []string
-	by := map[string]*loader{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var r result
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			continue
+}
+
+func report(path, datasetsFile, captures string, rows, bytes int64, main string) error {
+	sets := []dataset{{Rows: rows, Bytes: bytes}}
+	if datasetsFile != "" {
+		sets = nil
+		if err := eachJSONLine(datasetsFile, func(b []byte) {
+			var d dataset
+			if json.Unmarshal(b, &d) == nil {
+				sets = append(sets, d)
+			}
+		}); err != nil {
+			return err
 		}
-		name, run, _ := strings.Cut(r.Label, "/")
-		l := by[name]
+	}
+	by := map[string]map[string]*loader{} // dataset, loader
+	order := map[string][]string{}
+	if err := eachJSONLine(path, func(b []byte) {
+		var r result
+		if json.Unmarshal(b, &r) != nil {
+			return
+		}
+		parts := strings.Split(r.Label, "/")
+		if len(parts) == 2 {
+			parts = append([]string{""}, parts...)
+		}
+		if len(parts) != 3 {
+			return
+		}
+		ds, name, run := parts[0], parts[1], parts[2]
+		if by[ds] == nil {
+			by[ds] = map[string]*loader{}
+		}
+		l := by[ds][name]
 		if l == nil {
-			l = &loader{name: name, byRun: map[string]float64{}}
-			by[name] = l
-			order = append(order, name)
+			l = &loader{name: name, byRun: map[string]float64{}, results: map[string]result{}}
+			by[ds][name] = l
+			order[ds] = append(order[ds], name)
 		}
 		if slices.ContainsFunc(r.Exit, func(c int) bool { return c != 0 }) {
 			l.fail++
-			continue
+			return
 		}
 		l.walls = append(l.walls, r.WallSec)
 		l.byRun[run] = r.WallSec
+		l.results[run] = r
 		l.cpu = append(l.cpu, r.UserSec+r.SysSec)
 		l.rss = max(l.rss, r.MaxRSS)
+	}); err != nil {
+		return err
 	}
-	ratio := func(base string, l *loader) string {
-		b := by[base]
-		if b == nil || len(b.walls) == 0 || len(l.walls) == 0 {
-			return "-"
+	for _, d := range sets {
+		loaders := by[d.Name]
+		if loaders == nil {
+			continue
 		}
-		return fmt.Sprintf("%.2f", median(b.walls)/median(l.walls))
+		if d.Name != "" {
+			fmt.Printf("### Dataset %s: %s\n\n", d.Name, d.Desc)
+		}
+		table(d, loaders, order[d.Name])
+		goals(loaders, main)
+		for _, name := range []string{"storm-nodigest", "storm-digest64"} {
+			pairedCost(loaders[name], loaders[main], name, main)
+		}
+		if captures != "" {
+			breakdowns(captures, d.Name, loaders, order[d.Name])
+		}
+		fmt.Println()
 	}
-	fmt.Printf("| loader | runs | wall s (each run) | median wall s | rows/s | MB/s | peak RSS MiB | loader CPU s | speed vs %s | speed vs %s |\n", *myloader, *loaddata)
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	return nil
+}
+
+// The baselines the ratios and goals compare with.
+const (
+	loadData     = "load-data"
+	loadDeferred = "load-data-deferred"
+	myloader     = "myloader"
+)
+
+func ratio(base, l *loader) string {
+	if base == nil || len(base.walls) == 0 || l == nil || len(l.walls) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", median(base.walls)/median(l.walls))
+}
+
+func table(d dataset, by map[string]*loader, order []string) {
+	fmt.Printf("| loader | runs | wall s (each run) | median wall s | rows/s | MB/s | peak RSS MiB | loader CPU s | speed vs %s | vs %s | vs %s |\n",
+		loadData, myloader, loadDeferred)
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, name := range order {
 		l := by[name]
 		if len(l.walls) == 0 {
-			fmt.Printf("| %s | 0 (%d failed) | | | | | | | | |\n", name, l.fail)
+			fmt.Printf("| %s | 0 (%d failed) | | | | | | | | | |\n", name, l.fail)
 			continue
 		}
 		var each []string
@@ -133,26 +217,64 @@ func main() {
 			runs += fmt.Sprintf(" (%d failed)", l.fail)
 		}
 		m := median(l.walls)
-		fmt.Printf("| %s | %s | %s | %.2f | %.0f | %.1f | %.0f | %.1f | %s | %s |\n", name, runs, strings.Join(each, ", "), m,
-			float64(*rows)/m, float64(*bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu), ratio(*myloader, l), ratio(*loaddata, l))
-	}
-	for _, name := range []string{"storm-digest", "storm-digest64"} {
-		digestCost(by["storm"], by[name], name)
+		fmt.Printf("| %s | %s | %s | %.2f | %.0f | %.1f | %.0f | %.1f | %s | %s | %s |\n", name, runs, strings.Join(each, ", "), m,
+			float64(d.Rows)/m, float64(d.Bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu),
+			ratio(by[loadData], l), ratio(by[myloader], l), ratio(by[loadDeferred], l))
 	}
 }
 
-// digestCost prints what verify.mode = digest costs, paired by round: a
-// round runs storm and storm-digest back to back, so their difference is
+// goals prints issue #15's goals for storm's default config: at least
+// 1.15x the speed of LOAD DATA and of myloader, a wall time within 1.05x of
+// the by-hand deferred-index load's, and a peak RSS under 256 MiB.
+func goals(by map[string]*loader, main string) {
+	s := by[main]
+	if s == nil || len(s.walls) == 0 {
+		return
+	}
+	fmt.Printf("\nGoals of %s (default config), medians of %d round(s):\n\n", main, len(s.walls))
+	fmt.Println("| goal | wanted | measured | met |")
+	fmt.Println("|---|---|---|---|")
+	speed := func(base string) {
+		b := by[base]
+		if b == nil || len(b.walls) == 0 {
+			fmt.Printf("| speed vs %s | >= 1.15x | not run | - |\n", base)
+			return
+		}
+		r := median(b.walls) / median(s.walls)
+		fmt.Printf("| speed vs %s | >= 1.15x | %.2fx (%.2f s vs %.2f s) | %s |\n", base, r, median(s.walls), median(b.walls), yes(r >= 1.15))
+	}
+	speed(loadData)
+	speed(myloader)
+	if b := by[loadDeferred]; b != nil && len(b.walls) > 0 {
+		r := median(s.walls) / median(b.walls)
+		fmt.Printf("| wall vs %s (verifies nothing) | <= 1.05x | %.2fx (%.2f s vs %.2f s) | %s |\n", loadDeferred, r,
+			median(s.walls), median(b.walls), yes(r <= 1.05))
+	} else {
+		fmt.Printf("| wall vs %s | <= 1.05x | not run | - |\n", loadDeferred)
+	}
+	mib := float64(s.rss) / 1024
+	fmt.Printf("| peak RSS | < 256 MiB | %.0f MiB (largest of the rounds) | %s |\n", mib, yes(mib < 256))
+}
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+// pairedCost prints what a variant's change costs against the main row,
+// paired by round: a round runs both back to back, so their difference is
 // less exposed to the machine's load drifting over the bench than the
 // ratio of the medians is.
-func digestCost(off, digest *loader, name string) {
-	if off == nil || digest == nil {
+func pairedCost(variant, main *loader, name, mainName string) {
+	if variant == nil || main == nil {
 		return
 	}
 	var diffs []float64
 	var each []string
-	for run, w := range digest.byRun {
-		if o, ok := off.byRun[run]; ok {
+	for run, w := range variant.byRun {
+		if o, ok := main.byRun[run]; ok {
 			diffs = append(diffs, w-o)
 		}
 	}
@@ -161,11 +283,300 @@ func digestCost(off, digest *loader, name string) {
 	}
 	slices.Sort(diffs)
 	for _, d := range diffs {
-		each = append(each, fmt.Sprintf("%.1f", d))
+		each = append(each, fmt.Sprintf("%+.1f", d))
 	}
 	m := median(diffs)
-	fmt.Printf("\n%s - storm, paired by round: %s s; median %.2f s, %.0f%% of storm's median\n",
-		name, strings.Join(each, ", "), m, 100*m/median(off.walls))
+	fmt.Printf("\n%s - %s, paired by round: %s s; median %+.2f s, %+.0f%% of %s's median\n",
+		name, mainName, strings.Join(each, ", "), m, 100*m/median(main.walls), mainName)
+}
+
+// --- where storm's seconds go ------------------------------------------------
+
+// captured is what -capture saves of a finished job.
+type captured struct {
+	Job     string                      `json:"job"`
+	Workers int                         `json:"workers"`
+	Barrier json.RawMessage             `json:"barrier"`
+	Phases  map[string]meta.PhaseMarker `json:"phases"`
+	Done    []meta.Done                 `json:"done"`
+}
+
+func captureJob(endpoint, prefix, jobID string, workers int, out string) error {
+	if endpoint == "" || jobID == "" || out == "" {
+		return errors.New("-capture needs -etcd, -job and -o")
+	}
+	job, err := meta.NewJob(prefix, jobID)
+	if err != nil {
+		return err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := captured{Job: jobID, Workers: workers, Phases: map[string]meta.PhaseMarker{}}
+	resp, err := cli.Get(ctx, job.Barrier())
+	if err != nil {
+		return err
+	}
+	if len(resp.Kvs) > 0 {
+		c.Barrier = resp.Kvs[0].Value
+	}
+	if resp, err = cli.Get(ctx, job.Dir(meta.KindPhase), clientv3.WithPrefix()); err != nil {
+		return err
+	}
+	for _, kv := range resp.Kvs {
+		var m meta.PhaseMarker
+		if json.Unmarshal(kv.Value, &m) == nil {
+			c.Phases[strings.TrimPrefix(string(kv.Key), job.Dir(meta.KindPhase))] = m
+		}
+	}
+	if resp, err = cli.Get(ctx, job.Dir(meta.KindDone), clientv3.WithPrefix()); err != nil {
+		return err
+	}
+	for _, kv := range resp.Kvs {
+		var d meta.Done
+		if json.Unmarshal(kv.Value, &d) == nil {
+			c.Done = append(c.Done, d)
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, b, 0o644)
+}
+
+// breakdown is where one storm run's wall time went, in seconds.
+type breakdown struct {
+	Start, Plan, Import, AfterImport, Exit float64 // wall segments; they add up to the run's wall time
+	Verify, Finalize                       float64 // parts of AfterImport, from the phase markers
+	Busy                                   float64 // of the workers during Import: sum of the shards' seconds / (workers x Import)
+	IdleWorkerSec                          float64 // (1 - Busy) x Import: the seconds an average worker waited
+	Steps                                  map[string]float64
+	Notes                                  []string
+}
+
+// analyse cuts a run's wall time at what storm recorded: the spec's
+// creation (the barrier's start), the plan and prepare markers, the last
+// shard done, the barrier. The per-table steps of the barrier (a step
+// name and its seconds, in whatever shape storm writes them) are summed
+// by name: they are work seconds that may overlap the import.
+func analyse(r result, c captured) (breakdown, error) {
+	var b breakdown
+	var bar struct {
+		Started  time.Time         `json:"started"`
+		Finished time.Time         `json:"finished"`
+		Tables   []json.RawMessage `json:"tables"`
+	}
+	if len(c.Barrier) == 0 || json.Unmarshal(c.Barrier, &bar) != nil || bar.Finished.IsZero() {
+		return b, errors.New("no barrier")
+	}
+	t0, tEnd := r.Start, r.Start.Add(time.Duration(r.WallSec*float64(time.Second)))
+	planned, prepared := bar.Started, time.Time{}
+	var verified, finalized time.Time
+	for name, m := range c.Phases {
+		switch {
+		case name == string(meta.PhasePlan) || strings.HasPrefix(name, string(meta.PhasePlanSource)+"/"):
+			planned = later(planned, m.At)
+		case name == string(meta.PhasePrepare):
+			prepared = m.At
+		case name == string(meta.PhaseVerify):
+			verified = m.At
+		case name == string(meta.PhaseFinalize):
+			finalized = m.At
+		}
+	}
+	prepared = later(prepared, planned)
+	var lastDone time.Time
+	var busy float64
+	for _, d := range c.Done {
+		lastDone = later(lastDone, d.At)
+		busy += d.Seconds
+	}
+	if lastDone.IsZero() {
+		lastDone = prepared
+		b.Notes = append(b.Notes, "no done records")
+	}
+	sec := func(a, z time.Time) float64 { return max(z.Sub(a).Seconds(), 0) }
+	b.Start = sec(t0, bar.Started)
+	b.Plan = sec(bar.Started, prepared)
+	b.Import = sec(prepared, lastDone)
+	b.AfterImport = sec(lastDone, bar.Finished)
+	b.Exit = sec(bar.Finished, tEnd)
+	if !verified.IsZero() {
+		b.Verify = sec(lastDone, verified)
+		if !finalized.IsZero() {
+			b.Finalize = sec(later(verified, lastDone), finalized)
+		}
+	}
+	if c.Workers > 0 && b.Import > 0 {
+		b.Busy = min(busy/(float64(c.Workers)*b.Import), 1)
+		b.IdleWorkerSec = (1 - b.Busy) * b.Import
+	}
+	b.Steps = map[string]float64{}
+	for _, t := range bar.Tables {
+		collectSteps(t, b.Steps)
+	}
+	return b, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// collectSteps adds up the steps of one table's barrier entry, if it has
+// any: "steps" as a list of objects with a name ("step", "name" or
+// "kind") and seconds ("seconds", "secs" or "duration_s"), or as an object
+// of step name to seconds or to such an object.
+func collectSteps(table json.RawMessage, into map[string]float64) {
+	var t map[string]json.RawMessage
+	if json.Unmarshal(table, &t) != nil {
+		return
+	}
+	raw, ok := t["steps"]
+	if !ok {
+		return
+	}
+	secsOf := func(o map[string]json.RawMessage) (float64, bool) {
+		for _, k := range []string{"seconds", "secs", "duration_s"} {
+			var f float64
+			if v, ok := o[k]; ok && json.Unmarshal(v, &f) == nil {
+				return f, true
+			}
+		}
+		return 0, false
+	}
+	var list []map[string]json.RawMessage
+	if json.Unmarshal(raw, &list) == nil {
+		for _, o := range list {
+			var name string
+			for _, k := range []string{"step", "name", "kind"} {
+				if v, ok := o[k]; ok && json.Unmarshal(v, &name) == nil && name != "" {
+					break
+				}
+			}
+			if s, ok := secsOf(o); ok && name != "" {
+				into[name] += s
+			}
+		}
+		return
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) == nil {
+		for name, v := range obj {
+			var f float64
+			var o map[string]json.RawMessage
+			switch {
+			case json.Unmarshal(v, &f) == nil:
+				into[name] += f
+			case json.Unmarshal(v, &o) == nil:
+				if s, ok := secsOf(o); ok {
+					into[name] += s
+				}
+			}
+		}
+	}
+}
+
+// breakdowns prints, for every storm loader of a dataset with captures,
+// the medians over its runs of where its wall time went.
+func breakdowns(dir, ds string, by map[string]*loader, order []string) {
+	for _, name := range order {
+		l := by[name]
+		// The embedding runs' etcd is gone when they end: nothing captured.
+		if !strings.HasPrefix(name, "storm") || name == "storm-embedded" || name == "storm-3nodes" || len(l.results) == 0 {
+			continue
+		}
+		var bs []breakdown
+		var missing []string
+		runs := make([]string, 0, len(l.results))
+		for run := range l.results {
+			runs = append(runs, run)
+		}
+		sort.Strings(runs)
+		for _, run := range runs {
+			file := filepath.Join(dir, strings.Trim(strings.Join([]string{ds, name, run}, "."), ".")+".json")
+			raw, err := os.ReadFile(file)
+			var c captured
+			if err == nil {
+				err = json.Unmarshal(raw, &c)
+			}
+			var b breakdown
+			if err == nil {
+				b, err = analyse(l.results[run], c)
+			}
+			if err != nil {
+				missing = append(missing, fmt.Sprintf("run %s: %v", run, err))
+				continue
+			}
+			bs = append(bs, b)
+		}
+		if len(bs) == 0 {
+			fmt.Printf("\nWhere %s's seconds went: nothing recorded (%s)\n", name, strings.Join(missing, "; "))
+			continue
+		}
+		m := func(f func(breakdown) float64) float64 {
+			var v []float64
+			for _, b := range bs {
+				v = append(v, f(b))
+			}
+			return median(v)
+		}
+		fmt.Printf("\nWhere %s's seconds went (medians of %d run(s), from its barrier, phase markers and done records):\n\n", name, len(bs))
+		fmt.Println("| start (process, etcd, join) | plan + prepare | import (last shard done) | worker busy in import | idle worker s in import | after import: verify | finalize | all after import | exit |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|")
+		fmt.Printf("| %.2f | %.2f | %.2f | %.0f%% | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+			m(func(b breakdown) float64 { return b.Start }), m(func(b breakdown) float64 { return b.Plan }),
+			m(func(b breakdown) float64 { return b.Import }), 100*m(func(b breakdown) float64 { return b.Busy }),
+			m(func(b breakdown) float64 { return b.IdleWorkerSec }), m(func(b breakdown) float64 { return b.Verify }),
+			m(func(b breakdown) float64 { return b.Finalize }), m(func(b breakdown) float64 { return b.AfterImport }),
+			m(func(b breakdown) float64 { return b.Exit }))
+		steps := map[string]bool{}
+		for _, b := range bs {
+			for s := range b.Steps {
+				steps[s] = true
+			}
+		}
+		if len(steps) == 0 {
+			fmt.Println("\nNo per-table steps in the barrier: indexes were built during the import (in its seconds), verify is the after-import time, no ANALYZE ran.")
+		} else {
+			var names []string
+			for s := range steps {
+				names = append(names, s)
+			}
+			sort.Strings(names)
+			var parts []string
+			for _, s := range names {
+				parts = append(parts, fmt.Sprintf("%s %.2f s", s, m(func(b breakdown) float64 { return b.Steps[s] })))
+			}
+			fmt.Printf("\nPer-table steps, summed over the tables (work seconds, overlapping the import): %s\n", strings.Join(parts, ", "))
+		}
+		if len(missing) > 0 {
+			fmt.Printf("\n(not counted: %s)\n", strings.Join(missing, "; "))
+		}
+	}
+}
+
+// --- log readers -------------------------------------------------------------
+
+func eachJSONLine(path string, fn func([]byte)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		fn(sc.Bytes())
+	}
+	return sc.Err()
 }
 
 // barrierLatency reads storm's text logs and prints the time from the last
