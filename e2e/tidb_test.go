@@ -290,3 +290,14 @@ func TestTiDBVerifyCatchesSwap(t *testing.T) {
 		}
 	}
 }
+
+// Two proxies in front of one TiDB stand for two tidb-servers: connections
+// over both, one cut mid-import, the job exact (hosts_test.go).
+func TestTiDBSeveralSQLServers(t *testing.T) {
+	s := tidbtest.StartT(t, tidbtest.Options{})
+	e := newEnv(t, gendump.Options{Rows: 40_000, Format: "mixed", FilesPerTable: 2, Header: true})
+	e.tgt = tidbTarget(s)
+	e.extra["verify.mode"] = `"digest"`
+	runSeveralSQLServers(t, e)
+	checkTiDBBarrier(t, e.barrier())
+}

@@ -3,6 +3,8 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"storm/import/source"
@@ -85,10 +87,22 @@ func (s SourceSpec) Sources() []SourceDir {
 func (d SourceDir) Readable(node string) bool { return d.Node == "" || d.Node == node }
 
 type TargetSpec struct {
-	Host     string `json:"host"`
-	Port     int    `json:"port"`
-	User     string `json:"user"`
-	TimeZone string `json:"time-zone"`
+	Host string `json:"host"`
+	Port int    `json:"port"`
+	// Hosts are the SQL servers as host:port, when there are several: a set,
+	// sorted, so that nodes that list them in another order agree; Host and
+	// Port are then its first. Each node chooses its own order (node/join.go).
+	Hosts    []string `json:"hosts,omitempty"`
+	User     string   `json:"user"`
+	TimeZone string   `json:"time-zone"`
+}
+
+// Addrs are the target's SQL servers as host:port.
+func (t TargetSpec) Addrs() []string {
+	if len(t.Hosts) > 0 {
+		return t.Hosts
+	}
+	return []string{net.JoinHostPort(t.Host, strconv.Itoa(t.Port))}
 }
 
 type ImportSpec struct {

@@ -88,7 +88,7 @@ func PlanDryRun(ctx context.Context, cfg Config) (*DryRun, error) {
 	if err != nil {
 		t = nil
 	}
-	addr := fmt.Sprintf("%s:%d", spec.Target.Host, spec.Target.Port)
+	addr := strings.Join(spec.Target.Addrs(), ",")
 	d.check("target reachable", err, addr, "check target.host, target.port, target.user and the password")
 	if t != nil {
 		defer t.Close()

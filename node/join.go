@@ -109,6 +109,8 @@ func targetConfig(cfg Config, spec meta.Spec) (sink.Config, error) {
 		Host: spec.Target.Host, Port: spec.Target.Port, User: spec.Target.User, Password: cfg.Password,
 		OnDuplicate: spec.Import.OnDuplicate, Mode: spec.Import.Mode, BatchBytes: spec.Import.BatchSize, MaxErrors: spec.Import.MaxErrors,
 		TimeZone: spec.Target.TimeZone, TLSMode: cfg.Security.TargetMode,
+		// Several SQL servers: this node begins on one of its own.
+		Addrs: spec.Target.Hosts, Start: sink.StartFor(cfg.NodeID, len(spec.Target.Hosts)),
 	}
 	if err := cfg.Security.targetTLS(&sc); err != nil { // node/security.go
 		return sc, usage("%w", err)
@@ -121,6 +123,7 @@ func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, 
 	if err != nil {
 		return nil, err
 	}
+	where := strings.Join(spec.Target.Addrs(), ",")
 	deadline := time.Now().Add(cfg.StartTimeout)
 	for {
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -131,12 +134,12 @@ func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, 
 		}
 		// Refused credentials or certificates are a config error: no retry.
 		if sink.IsConfigError(err) {
-			return nil, usage("cannot log in to target database %s:%d (not retried): %w", spec.Target.Host, spec.Target.Port, err)
+			return nil, usage("cannot log in to target database %s (not retried): %w", where, err)
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, usage("target database %s:%d unreachable after %s: %w", spec.Target.Host, spec.Target.Port, cfg.StartTimeout, err)
+			return nil, usage("target database %s unreachable after %s: %w", where, cfg.StartTimeout, err)
 		}
-		cfg.Log.Warn("target database not reachable yet; retrying", "addr", fmt.Sprintf("%s:%d", spec.Target.Host, spec.Target.Port), "err", err)
+		cfg.Log.Warn("target database not reachable yet; retrying", "addr", where, "err", err)
 		time.Sleep(time.Second)
 	}
 }

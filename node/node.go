@@ -167,6 +167,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		b, err := n.attempt(ctx)
 		if err == nil {
 			n.setPhase(nodePhaseFinished)
+			if n.target != nil && len(n.spec.Target.Hosts) > 0 {
+				n.log.Info("connections opened per SQL server", "servers", n.target.Opened())
+			}
 			n.report(b)
 			if cfg.Embed {
 				n.waitPeersGone(ctx)

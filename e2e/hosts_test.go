@@ -1,0 +1,73 @@
+package e2e
+
+// Several SQL servers (target.host as a list): two TCP proxies in front of
+// one server stand for two tidb-servers of a cluster.
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"storm/internal/faultproxy"
+	"storm/internal/gendump"
+	"storm/meta"
+)
+
+// TestSeveralSQLServers: on MariaDB (tidb_test.go runs it on TiDB).
+func TestSeveralSQLServers(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 40_000, Format: "mixed", FilesPerTable: 2, Header: true})
+	runSeveralSQLServers(t, e)
+	if b := e.barrier(); b == nil || b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+}
+
+// runSeveralSQLServers imports through two proxies listed in a different
+// order by each node: the nodes agree on the job, their connections go
+// through both proxies, and when one proxy is cut mid-import (its open
+// connections closed, new ones dropped) the other takes the rest. The job
+// succeeds and every row is compared.
+func runSeveralSQLServers(t *testing.T, e *env) {
+	t.Helper()
+	server := net.JoinHostPort("127.0.0.1", strconv.Itoa(e.tgt.port))
+	var px [2]*faultproxy.Proxy
+	for i := range px {
+		p, err := faultproxy.Start(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		// A slow link keeps the import going long enough for the cut to
+		// come in the middle of it, whatever the machine's speed.
+		p.SetDelay(2 * time.Millisecond)
+		px[i] = p
+	}
+	a, b := px[0].Addr(), px[1].Addr()
+	cfg1 := e.config(map[string]string{"target.host": tomlStrings([]string{a, b}), "import.shard-size": "131072"})
+	// target.hosts and the reverse order: the same set, the same spec.
+	cfg2 := e.config(map[string]string{"target.host": fmt.Sprintf("%q", b), "target.hosts": tomlStrings([]string{a}),
+		"import.shard-size": "131072"})
+	n1, n2 := e.node("n1", cfg1), e.node("n2", cfg2)
+
+	e.waitFor("shards done through both proxies", 2*time.Minute, func() bool {
+		return e.count(meta.KindDone) >= 2 && px[0].Accepted() > 0 && px[1].Accepted() > 0
+	})
+	done, total := e.count(meta.KindDone), e.shardCount()
+	if done >= total {
+		t.Fatalf("the import was over (%d/%d shards) before the cut", done, total)
+	}
+	px[0].Block()
+	cutAt := px[1].Accepted()
+	t.Logf("proxy %s cut at %d/%d shards; connections so far: %d and %d", a, done, total, px[0].Accepted(), cutAt)
+	for _, p := range []*proc{n1, n2} {
+		if code := p.wait(t, 4*time.Minute); code != 0 {
+			t.Fatalf("%s exited %d\n%s", p.id, code, tail(p.log(), 30))
+		}
+	}
+	if px[1].Accepted() <= cutAt {
+		t.Errorf("no new connection through %s after %s was cut", b, a)
+	}
+	e.checkTarget()
+}
