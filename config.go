@@ -94,6 +94,9 @@ type settings struct {
 		// pause unless the keeper renews it; 0 is import/tikv's default
 		// (5 minutes). Tests shorten it to watch the keeper at work.
 		PauseTTL int `mapstructure:"pause-ttl"`
+		// PreSplit: auto splits each empty table's Regions at plan time
+		// (TiDB targets only), off does not.
+		PreSplit string `mapstructure:"pre-split"`
 		// TLS to PD and TiKV: per node, never in the spec (config_tls.go).
 		TLS tlsSettings `mapstructure:"tls"`
 	} `mapstructure:"tidb"`
@@ -141,6 +144,7 @@ func defaults(v *viper.Viper) {
 		"tidb.import-mode":            true,
 		"tidb.pause-schedulers":       true,
 		"tidb.pause-ttl":              0,
+		"tidb.pre-split":              "auto",
 		"log.level":                   "info",
 		"log.format":                  "text",
 		"job.id":                      "",
@@ -257,6 +261,11 @@ func (s *settings) validate() error {
 	if _, err := s.targetSpec(); err != nil {
 		bad = append(bad, err.Error())
 	}
+	switch s.TiDB.PreSplit {
+	case "auto", "off":
+	default:
+		bad = append(bad, fmt.Sprintf("tidb.pre-split %q: want auto or off", s.TiDB.PreSplit))
+	}
 	if s.TiDB.PauseTTL < 0 {
 		bad = append(bad, "tidb.pause-ttl must not be negative")
 	}
@@ -279,7 +288,7 @@ func (s *settings) spec() meta.Spec {
 			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors},
 		Verify: meta.VerifySpec{Mode: s.Verify.Mode, RowHash: rh.Name()},
 		TiDB: meta.TiDBSpec{PDAddrs: s.TiDB.PDAddrs, ImportMode: s.TiDB.ImportMode, PauseSchedulers: s.TiDB.PauseSchedulers,
-			PauseTTL: s.TiDB.PauseTTL},
+			PauseTTL: s.TiDB.PauseTTL, PreSplit: s.TiDB.PreSplit},
 	}
 }
 
