@@ -61,6 +61,13 @@ shard-size = 1024
 			}},
 		{name: "bad on-duplicate", env: map[string]string{"STORM_IMPORT_ON_DUPLICATE": "merge"}, wantErr: `import.on-duplicate "merge"`},
 		{name: "bad workers", args: []string{"--workers", "0"}, wantErr: "node.workers must be at least 1"},
+		{name: "pre-split on by default", check: func(s *settings) string {
+			if got := s.spec().TiDB.PreSplit; got != "auto" {
+				return "tidb.pre-split " + got + ", want auto"
+			}
+			return ""
+		}},
+		{name: "bad pre-split", env: map[string]string{"STORM_TIDB_PRE_SPLIT": "always"}, wantErr: `tidb.pre-split "always": want auto or off`},
 		{name: "row hash of 32 bits by default", check: func(s *settings) string {
 			if got := s.spec().Verify.RowHash; got != "sha1-crc32-1" {
 				return "verify.row-hash " + got + ", want sha1-crc32-1"

@@ -199,3 +199,32 @@ func TestTiDBPreSplit(t *testing.T) {
 		}
 	}
 }
+
+// tidb.pre-split = off: no table is split, the barrier records none.
+func TestTiDBPreSplitOff(t *testing.T) {
+	s := tidbtest.StartT(t, tidbtest.Options{})
+	e := newEnv(t, gendump.Options{Rows: 6_000, Format: "csv", FilesPerTable: 2, Header: true, Tables: []string{"customers"}})
+	e.tgt = tidbTarget(s)
+	cfg := e.config(map[string]string{"tidb.pre-split": `"off"`, "import.shard-size": "65536"})
+	n1 := e.node("n1", cfg)
+	if code := n1.wait(t, 3*time.Minute); code != 0 {
+		t.Fatalf("n1 exited %d\n%s", code, tail(n1.log(), 30))
+	}
+	b := e.barrier()
+	if b == nil || b.Status != meta.StatusSucceeded || len(b.PreSplit) != 0 || b.Shards < 2 {
+		t.Fatalf("barrier %+v", b)
+	}
+	var n int
+	rs, err := e.db().Query("SHOW TABLE " + e.gen.DB + ".customers REGIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		n++
+	}
+	rs.Close()
+	if n != 1 {
+		t.Errorf("customers has %d Regions, want the one it was created with", n)
+	}
+	e.checkTarget()
+}
