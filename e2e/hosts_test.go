@@ -6,6 +6,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"storm/internal/gendump"
 	"storm/meta"
 )
+
+var firstServer = regexp.MustCompile(`msg="spreading connections over SQL servers".* first=(\S+)`)
 
 // TestSeveralSQLServers: on MariaDB (tidb_test.go runs it on TiDB).
 func TestSeveralSQLServers(t *testing.T) {
@@ -68,6 +71,18 @@ func runSeveralSQLServers(t *testing.T, e *env) {
 	}
 	if px[1].Accepted() <= cutAt {
 		t.Errorf("no new connection through %s after %s was cut", b, a)
+	}
+	// The two nodes began on different servers.
+	firsts := map[string]bool{}
+	for _, p := range []*proc{n1, n2} {
+		m := firstServer.FindStringSubmatch(p.log())
+		if m == nil {
+			t.Fatalf("%s does not say which SQL server it began on:\n%s", p.id, tail(p.log(), 20))
+		}
+		firsts[m[1]] = true
+	}
+	if len(firsts) != 2 {
+		t.Errorf("both nodes began on %v", firsts)
 	}
 	e.checkTarget()
 }

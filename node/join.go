@@ -56,6 +56,27 @@ func (n *Node) register(ctx context.Context, sess *concurrency.Session) error {
 	}
 }
 
+// serverStart is this node's first SQL server when the target has several:
+// the nodes of the job in the order they joined, the i-th beginning on
+// server i (mod their number), so that nodes begin on different servers.
+// A node that cannot tell falls back on its id's hash (sink.StartFor).
+func (n *Node) serverStart(ctx context.Context) int {
+	servers := len(n.spec.Target.Hosts)
+	if servers < 2 {
+		return 0
+	}
+	resp, err := n.cli.Get(ctx, n.job.Dir(meta.KindNodes), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err == nil {
+		for i, kv := range resp.Kvs {
+			if string(kv.Key) == n.job.Node(n.cfg.NodeID) {
+				return i % servers
+			}
+		}
+	}
+	return sink.StartFor(n.cfg.NodeID, servers)
+}
+
 // joinSpec writes the job spec if this node is first, and otherwise refuses
 // to run with a spec that differs from the one in etcd.
 func (n *Node) joinSpec(ctx context.Context) error {
@@ -118,11 +139,14 @@ func targetConfig(cfg Config, spec meta.Spec) (sink.Config, error) {
 	return sc, nil
 }
 
-func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, error) {
+// openTarget opens the target; with several SQL servers, start is the
+// node's first (serverStart).
+func openTarget(ctx context.Context, cfg Config, spec meta.Spec, start int) (*sink.Target, error) {
 	sc, err := targetConfig(cfg, spec)
 	if err != nil {
 		return nil, err
 	}
+	sc.Start = start
 	where := strings.Join(spec.Target.Addrs(), ",")
 	deadline := time.Now().Add(cfg.StartTimeout)
 	for {

@@ -308,9 +308,13 @@ func (n *Node) runSession(ctx context.Context, sess *concurrency.Session) (meta.
 		return meta.Barrier{}, err
 	}
 	if n.target == nil {
-		t, err := openTarget(ctx, n.cfg, n.spec)
+		start := n.serverStart(ctx)
+		t, err := openTarget(ctx, n.cfg, n.spec, start)
 		if err != nil {
 			return meta.Barrier{}, err
+		}
+		if hosts := n.spec.Target.Hosts; len(hosts) > 1 {
+			n.log.Info("spreading connections over SQL servers", "servers", len(hosts), "first", hosts[start])
 		}
 		n.target = t
 		n.metrics.target.Store(t) // for /metrics, read on another goroutine
