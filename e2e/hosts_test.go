@@ -8,6 +8,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,4 +86,35 @@ func runSeveralSQLServers(t *testing.T, e *env) {
 		t.Errorf("both nodes began on %v", firsts)
 	}
 	e.checkTarget()
+}
+
+// plan --dry-run checks each SQL server of the list: one that does not
+// answer fails its check, naming it, while the target as a whole is
+// reachable.
+func TestPlanDryRunSeveralServers(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 500, Format: "csv", FilesPerTable: 1, Header: true})
+	server := net.JoinHostPort("127.0.0.1", strconv.Itoa(e.tgt.port))
+	var addrs []string
+	var px []*faultproxy.Proxy
+	for range 2 {
+		p, err := faultproxy.Start(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		px = append(px, p)
+		addrs = append(addrs, p.Addr())
+	}
+	px[1].Block()
+	cfg := e.config(map[string]string{"target.host": tomlStrings(addrs)})
+	p := e.start("plan", "plan", "--dry-run", "--config", cfg)
+	if code := p.wait(t, time.Minute); code != 1 {
+		t.Fatalf("plan --dry-run exited %d, want 1:\n%s", code, p.stdout())
+	}
+	out := p.stdout()
+	for _, want := range []string{"ok   target reachable", "ok   SQL server " + addrs[0] + ": answers", "FAIL SQL server " + addrs[1]} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,6 +95,7 @@ func PlanDryRun(ctx context.Context, cfg Config) (*DryRun, error) {
 	}
 	addr := strings.Join(spec.Target.Addrs(), ",")
 	d.check("target reachable", err, addr, "check target.host, target.port, target.user and the password")
+	d.checkServers(ctx, sc, spec.Target.Hosts)
 	if t != nil {
 		defer t.Close()
 		d.LoadData = t.UsesLoadData()
@@ -348,4 +351,30 @@ func describePreSplit(ps meta.PreSplit) string {
 		s += " (warning: " + ps.Warning + ")"
 	}
 	return s
+}
+
+// checkServers checks each SQL server of a list on its own: the job runs
+// with any of them, but one that does not answer carries no load.
+func (d *DryRun) checkServers(ctx context.Context, sc sink.Config, hosts []string) {
+	if len(hosts) < 2 {
+		return
+	}
+	for _, addr := range hosts {
+		one := sc
+		one.Addrs = nil
+		host, port, err := net.SplitHostPort(addr)
+		if err == nil {
+			one.Host = host
+			one.Port, err = strconv.Atoi(port)
+		}
+		if err == nil {
+			octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			var t *sink.Target
+			if t, err = sink.Open(octx, one); err == nil {
+				t.Close()
+			}
+			cancel()
+		}
+		d.check("SQL server "+addr, err, "answers", "start it, or take it out of target.host")
+	}
 }
