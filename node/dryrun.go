@@ -326,6 +326,12 @@ func dryPreSplit(ctx context.Context, cfg Config, t *sink.Target, tb source.Tabl
 		ps.Why = "decided at plan time, once the table is created from " + tb.SchemaFile
 		return &ps
 	}
+	var one int
+	err := t.DB().QueryRowContext(ctx, "SELECT 1 FROM "+quoteIdent(tb.DB)+"."+quoteIdent(tb.Name)+" LIMIT 1").Scan(&one)
+	if err == nil {
+		ps.Why = "the table has rows: only an empty table is split"
+		return &ps
+	}
 	planned, err := planPreSplit(ctx, t, tb.DB, tb.Name, chunks, cfg.Spec.Source.CSV)
 	if err != nil {
 		planned.Warning = err.Error()
