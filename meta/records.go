@@ -90,14 +90,14 @@ func (s SourceSpec) Sources() []SourceDir {
 func (d SourceDir) Readable(node string) bool { return d.Node == "" || d.Node == node }
 
 type TargetSpec struct {
-	Host string `json:"host"`
-	Port int    `json:"port"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	User     string `json:"user"`
+	TimeZone string `json:"time-zone"`
 	// Hosts are the SQL servers as host:port, when there are several: a set,
 	// sorted, so that nodes that list them in another order agree; Host and
-	// Port are then its first. Each node chooses its own order (node/join.go).
-	Hosts    []string `json:"hosts,omitempty"`
-	User     string   `json:"user"`
-	TimeZone string   `json:"time-zone"`
+	// Port are then its first. Each node begins on its own (node/join.go).
+	Hosts []string `json:"hosts,omitempty"`
 }
 
 // Addrs are the target's SQL servers as host:port.
@@ -272,19 +272,21 @@ type Barrier struct {
 	Tables []TableResult `json:"tables"`
 	// RowHash names the row hash of the tables' digests (VerifySpec's), for
 	// whoever compares them later.
-	RowHash  string     `json:"row_hash,omitempty"`
-	Rows     int64      `json:"rows"`
-	Bytes    int64      `json:"bytes"`
-	Shards   int        `json:"shards"`
-	Failed   []Failed   `json:"failed,omitempty"`
-	TiKV     string     `json:"tikv,omitempty"`      // what finalize restored on the TiDB cluster
-	PreSplit []PreSplit `json:"pre_split,omitempty"` // the tables' Regions split by the plan (TiDB)
-	Rejected int64      `json:"rejected,omitempty"`  // rows refused within import.max-errors: storm_meta.rejected
-	Nodes    []string   `json:"nodes"`
-	Started  time.Time  `json:"started"`
-	Finished time.Time  `json:"finished"`
-	Seconds  float64    `json:"seconds"`
-	By       string     `json:"by"`
+	RowHash  string    `json:"row_hash,omitempty"`
+	Rows     int64     `json:"rows"`
+	Bytes    int64     `json:"bytes"`
+	Shards   int       `json:"shards"`
+	Failed   []Failed  `json:"failed,omitempty"`
+	TiKV     string    `json:"tikv,omitempty"`     // what finalize restored on the TiDB cluster
+	Rejected int64     `json:"rejected,omitempty"` // rows refused within import.max-errors: storm_meta.rejected
+	Nodes    []string  `json:"nodes"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Seconds  float64   `json:"seconds"`
+	By       string    `json:"by"`
+	// PreSplit is what the plan did to the tables' Regions (TiDB,
+	// tidb.pre-split).
+	PreSplit []PreSplit `json:"pre_split,omitempty"`
 }
 
 // TableResult is the verify phase's finding for one table.
