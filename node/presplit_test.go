@@ -1,8 +1,18 @@
 package node
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"storm/election"
+	"storm/import/sink"
+	"storm/import/source"
+	"storm/internal/etcdserver"
 	"storm/meta"
 )
 
@@ -60,5 +70,62 @@ func TestSplitStmt(t *testing.T) {
 		if got := splitStmt(c.ps); got != c.want {
 			t.Errorf("splitStmt = %s, want %s", got, c.want)
 		}
+	}
+}
+
+// A split that fails is a warning in the table's record and the log, never
+// the plan's failure: here the target (MariaDB) has no TiDB key
+// information at all.
+func TestPreSplitFailureIsAWarning(t *testing.T) {
+	srv, _ := etcdserver.StartT(t)
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "presplit_warn.t.000.csv")
+	if err := os.WriteFile(csv, []byte("1,a\n2,b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, srv.ClientURL, dir, "presplit-warning")
+	cfg.NodeID = "n1"
+	logs := &logBuffer{}
+	n := newTestNode(t, cfg, logs)
+	ctx := t.Context()
+	tg, err := sink.Open(ctx, sink.Config{Host: testDB.Host, Port: testDB.Port, User: testDB.User, Password: testDB.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	n.target = tg
+	for _, q := range []string{"DROP DATABASE IF EXISTS presplit_warn", "CREATE DATABASE presplit_warn",
+		"CREATE TABLE presplit_warn.t (id INT PRIMARY KEY, v VARCHAR(8))"} {
+		if _, err := tg.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sess, err := concurrency.NewSession(n.cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	pt := meta.PlanTable{DB: "presplit_warn", Table: "t"}
+	chunks := []source.Chunk{{Path: csv, Format: source.FormatCSV, End: -1, StartLine: 1}}
+	m, err := election.Once(ctx, sess, n.job, meta.PhasePlan, "n1", func(ctx context.Context, l *election.Leader) (any, error) {
+		return nil, n.preSplit(ctx, l, &pt, chunks)
+	})
+	if err != nil || m.Error != "" {
+		t.Fatalf("plan failed: %v %q", err, m.Error)
+	}
+	if pt.PreSplit == nil || pt.PreSplit.Warning == "" || !strings.Contains(pt.PreSplit.Warning, "presplit_warn.t") {
+		t.Fatalf("pre-split %+v: want a warning naming the table", pt.PreSplit)
+	}
+	key := n.job.Key(meta.KindTables, "presplit_warn.t")
+	resp, err := n.cli.Get(ctx, key)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("table record: %v %v", resp, err)
+	}
+	var rec meta.PlanTable
+	if err := meta.Decode(key, resp.Kvs[0].Value, &rec); err != nil || rec.PreSplit == nil || rec.PreSplit.Warning != pt.PreSplit.Warning {
+		t.Fatalf("table record %+v (%v)", rec, err)
+	}
+	if !strings.Contains(logs.String(), "pre-split failed; importing without it") {
+		t.Errorf("no warning logged:\n%s", logs.String())
 	}
 }
