@@ -1,8 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,11 +50,14 @@ type settings struct {
 		Files []source.Route `mapstructure:"files"`
 	} `mapstructure:"source"`
 	Target struct {
-		Host     string `mapstructure:"host"`
-		Port     int    `mapstructure:"port"`
-		User     string `mapstructure:"user"`
-		Password string `mapstructure:"password"`
-		TimeZone string `mapstructure:"time-zone"`
+		// Host is one SQL server or several ("host" or "host:port", a TOML
+		// list or a comma-separated string); Hosts adds more (targetSpec).
+		Host     []string `mapstructure:"host"`
+		Hosts    []string `mapstructure:"hosts"`
+		Port     int      `mapstructure:"port"`
+		User     string   `mapstructure:"user"`
+		Password string   `mapstructure:"password"`
+		TimeZone string   `mapstructure:"time-zone"`
 		// Per node, never in the spec (config_tls.go).
 		PasswordFile string            `mapstructure:"password-file"`
 		TLS          targetTLSSettings `mapstructure:"tls"`
@@ -89,6 +96,9 @@ type settings struct {
 		// pause unless the keeper renews it; 0 is import/tikv's default
 		// (5 minutes). Tests shorten it to watch the keeper at work.
 		PauseTTL int `mapstructure:"pause-ttl"`
+		// PreSplit: auto splits each empty table's Regions at plan time
+		// (TiDB targets only), off does not.
+		PreSplit string `mapstructure:"pre-split"`
 		// TLS to PD and TiKV: per node, never in the spec (config_tls.go).
 		TLS tlsSettings `mapstructure:"tls"`
 	} `mapstructure:"tidb"`
@@ -136,6 +146,7 @@ func defaults(v *viper.Viper) {
 		"tidb.import-mode":            true,
 		"tidb.pause-schedulers":       true,
 		"tidb.pause-ttl":              0,
+		"tidb.pre-split":              "auto",
 		"log.level":                   "info",
 		"log.format":                  "text",
 		"job.id":                      "",
@@ -192,7 +203,7 @@ func read(v *viper.Viper, fs *pflag.FlagSet) (*settings, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	// Environment lists arrive as one string.
-	for _, list := range []*[]string{&s.Etcd.Endpoints, &s.TiDB.PDAddrs} {
+	for _, list := range []*[]string{&s.Etcd.Endpoints, &s.TiDB.PDAddrs, &s.Target.Host, &s.Target.Hosts} {
 		if len(*list) == 1 && strings.Contains((*list)[0], ",") {
 			*list = strings.Split((*list)[0], ",")
 		}
@@ -255,6 +266,14 @@ func (s *settings) validate() error {
 	if err := source.CheckRoutes(s.Source.Files); err != nil {
 		bad = append(bad, err.Error())
 	}
+	if _, err := s.targetSpec(); err != nil {
+		bad = append(bad, err.Error())
+	}
+	switch s.TiDB.PreSplit {
+	case "auto", "off":
+	default:
+		bad = append(bad, fmt.Sprintf("tidb.pre-split %q: want auto or off", s.TiDB.PreSplit))
+	}
 	if s.TiDB.PauseTTL < 0 {
 		bad = append(bad, "tidb.pause-ttl must not be negative")
 	}
@@ -268,16 +287,17 @@ func (s *settings) validate() error {
 // spec is the part of the settings every node must agree on.
 func (s *settings) spec() meta.Spec {
 	rh, _ := checksum.RowHashBits(s.Verify.RowHashBits) // validate says if not
+	target, _ := s.targetSpec()                         // validate says if not
 	shard, _ := s.shardSize()                           // and here
 	return meta.Spec{
 		Job:    s.Job.ID,
 		Source: meta.SourceSpec{Dir: s.Source.Dir, Dirs: s.sourceDirs(), CSV: s.Source.CSV, Routes: s.Source.Files},
-		Target: meta.TargetSpec{Host: s.Target.Host, Port: s.Target.Port, User: s.Target.User, TimeZone: s.Target.TimeZone},
+		Target: target,
 		Import: meta.ImportSpec{ShardSize: shard, BatchSize: s.Import.BatchSize,
 			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors},
 		Verify: meta.VerifySpec{Mode: s.Verify.Mode, RowHash: rh.Name()},
 		TiDB: meta.TiDBSpec{PDAddrs: s.TiDB.PDAddrs, ImportMode: s.TiDB.ImportMode, PauseSchedulers: s.TiDB.PauseSchedulers,
-			PauseTTL: s.TiDB.PauseTTL},
+			PauseTTL: s.TiDB.PauseTTL, PreSplit: s.TiDB.PreSplit},
 	}
 }
 
@@ -296,6 +316,49 @@ func (s *settings) shardSize() (meta.ShardSize, error) {
 		return meta.ShardSizeAuto, fmt.Errorf("import.shard-size %q must be positive, or \"auto\"", s.Import.ShardSize)
 	}
 	return meta.ShardSize(n), nil
+}
+
+// targetSpec is the target with its SQL servers: target.host and
+// target.hosts together, each "host" (on target.port) or "host:port". One
+// server is Host and Port as ever; several are also Hosts, as a sorted set,
+// so that the spec does not depend on the order a node lists them in.
+func (s *settings) targetSpec() (meta.TargetSpec, error) {
+	t := meta.TargetSpec{Port: s.Target.Port, User: s.Target.User, TimeZone: s.Target.TimeZone}
+	seen := map[string]bool{}
+	var addrs []string
+	for _, h := range append(slices.Clone(s.Target.Host), s.Target.Hosts...) {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		host, port := h, s.Target.Port
+		if hh, pp, err := net.SplitHostPort(h); err == nil {
+			p, perr := strconv.Atoi(pp)
+			if perr != nil || p < 1 || p > 65535 {
+				return t, fmt.Errorf("target.host %q: bad port", h)
+			}
+			host, port = hh, p
+		}
+		a := net.JoinHostPort(host, strconv.Itoa(port))
+		if !seen[a] {
+			seen[a] = true
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return t, errors.New("target.host is empty: name at least one SQL server")
+	}
+	if s.Target.Port < 1 || s.Target.Port > 65535 {
+		return t, fmt.Errorf("target.port %d: want 1-65535", s.Target.Port)
+	}
+	slices.Sort(addrs)
+	host, port, _ := net.SplitHostPort(addrs[0])
+	t.Host = host
+	t.Port, _ = strconv.Atoi(port)
+	if len(addrs) > 1 {
+		t.Hosts = addrs
+	}
+	return t, nil
 }
 
 func (s *settings) sourceDirs() []meta.SourceDir {

@@ -62,6 +62,13 @@ shard-size = 1024
 			}},
 		{name: "bad on-duplicate", env: map[string]string{"STORM_IMPORT_ON_DUPLICATE": "merge"}, wantErr: `import.on-duplicate "merge"`},
 		{name: "bad workers", args: []string{"--workers", "0"}, wantErr: "node.workers must be at least 1"},
+		{name: "pre-split on by default", check: func(s *settings) string {
+			if got := s.spec().TiDB.PreSplit; got != "auto" {
+				return "tidb.pre-split " + got + ", want auto"
+			}
+			return ""
+		}},
+		{name: "bad pre-split", env: map[string]string{"STORM_TIDB_PRE_SPLIT": "always"}, wantErr: `tidb.pre-split "always": want auto or off`},
 		{name: "row hash of 32 bits by default", check: func(s *settings) string {
 			if got := s.spec().Verify.RowHash; got != "sha1-crc32-1" {
 				return "verify.row-hash " + got + ", want sha1-crc32-1"
@@ -140,5 +147,61 @@ func TestShardSizeDefaultsToAuto(t *testing.T) {
 	}
 	if got := s.spec().Import.ShardSize; !got.Auto() {
 		t.Fatalf("default import.shard-size %v, want auto", got)
+	}
+}
+
+// target.host takes one server or several, from the file (a string or a
+// list, with target.hosts) or the environment (comma-separated); the spec
+// holds them as a sorted set, so that nodes that list them in another order
+// write the same spec.
+func TestTargetHosts(t *testing.T) {
+	cases := []struct {
+		name    string
+		toml    string
+		env     map[string]string
+		host    string
+		port    int
+		hosts   []string
+		wantErr string
+	}{
+		{name: "default", host: "127.0.0.1", port: 3306},
+		{name: "one host", toml: `host = "db1"` + "\nport = 4000", host: "db1", port: 4000},
+		{name: "one host with its port", toml: `host = "db1:4001"`, host: "db1", port: 4001},
+		{name: "a list", toml: `host = ["tidb-b", "tidb-a:4001", "tidb-b"]` + "\nport = 4000", host: "tidb-a", port: 4001,
+			hosts: []string{"tidb-a:4001", "tidb-b:4000"}},
+		{name: "the list in another order", toml: `host = ["tidb-a:4001", "tidb-b"]` + "\nport = 4000", host: "tidb-a", port: 4001,
+			hosts: []string{"tidb-a:4001", "tidb-b:4000"}},
+		{name: "host and hosts", toml: `host = "tidb-c"` + "\n" + `hosts = ["tidb-a"]`, host: "tidb-a", port: 3306,
+			hosts: []string{"tidb-a:3306", "tidb-c:3306"}},
+		{name: "environment", env: map[string]string{"STORM_TARGET_HOST": "h2:4000,h1:4000"}, host: "h1", port: 4000,
+			hosts: []string{"h1:4000", "h2:4000"}},
+		{name: "bad port", toml: `host = ["a:x", "b"]`, wantErr: `target.host "a:x": bad port`},
+		{name: "empty", toml: `host = []`, wantErr: "target.host is empty"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "storm.toml")
+			body := "[job]\nid = \"j\"\n[source]\ndir = \"/d\"\n[target]\n" + c.toml + "\n"
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			s, err := parse(commonFlags("node"), []string{"--config", path})
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("error %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.spec().Target
+			if got.Host != c.host || got.Port != c.port || strings.Join(got.Hosts, " ") != strings.Join(c.hosts, " ") {
+				t.Fatalf("target %+v, want host %s port %d hosts %v", got, c.host, c.port, c.hosts)
+			}
+		})
 	}
 }

@@ -39,6 +39,18 @@ func checkTiDBBarrier(t *testing.T, b *meta.Barrier) {
 			t.Errorf("%s.%s: ADMIN CHECKSUM TABLE %+v", r.DB, r.Table, r.AdminChecksum)
 		}
 	}
+	// tidb.pre-split is on by default: every table was considered, and
+	// none failed to split.
+	if len(b.PreSplit) != len(b.Tables) {
+		t.Errorf("pre-split of %d tables, %d imported: %+v", len(b.PreSplit), len(b.Tables), b.PreSplit)
+	}
+	for _, ps := range b.PreSplit {
+		if ps.Warning != "" {
+			t.Errorf("%s.%s: pre-split failed: %s", ps.DB, ps.Table, ps.Warning)
+		}
+		t.Logf("pre-split %s.%s: %s, %d key(s), %d Regions asked; Regions %d before, %d after %s",
+			ps.DB, ps.Table, ps.Method, len(ps.By), ps.Regions, ps.RegionsBefore, ps.RegionsAfter, ps.Why)
+	}
 }
 
 // Three nodes, one SIGKILLed while it holds shards, in both of TiDB's
@@ -289,4 +301,15 @@ func TestTiDBVerifyCatchesSwap(t *testing.T) {
 			t.Errorf("result %+v: want equal counts and different digests", r)
 		}
 	}
+}
+
+// Two proxies in front of one TiDB stand for two tidb-servers: connections
+// over both, one cut mid-import, the job exact (hosts_test.go).
+func TestTiDBSeveralSQLServers(t *testing.T) {
+	s := tidbtest.StartT(t, tidbtest.Options{})
+	e := newEnv(t, gendump.Options{Rows: 40_000, Format: "mixed", FilesPerTable: 2, Header: true})
+	e.tgt = tidbTarget(s)
+	e.extra["verify.mode"] = `"digest"`
+	runSeveralSQLServers(t, e)
+	checkTiDBBarrier(t, e.barrier())
 }

@@ -3,6 +3,8 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"storm/import/source"
@@ -29,6 +31,9 @@ type TiDBSpec struct {
 	ImportMode      bool     `json:"import-mode"`
 	PauseSchedulers bool     `json:"pause-schedulers"`
 	PauseTTL        int      `json:"pause-ttl,omitempty"` // seconds; 0: import/tikv's default
+	// PreSplit is tidb.pre-split: "auto" splits each empty table's Regions
+	// at plan time (node/presplit.go), "off" does not.
+	PreSplit string `json:"pre-split,omitempty"`
 }
 
 // VerifySpec says how the verify phase checks the target: digest (row
@@ -89,6 +94,18 @@ type TargetSpec struct {
 	Port     int    `json:"port"`
 	User     string `json:"user"`
 	TimeZone string `json:"time-zone"`
+	// Hosts are the SQL servers as host:port, when there are several: a set,
+	// sorted, so that nodes that list them in another order agree; Host and
+	// Port are then its first. Each node begins on its own (node/join.go).
+	Hosts []string `json:"hosts,omitempty"`
+}
+
+// Addrs are the target's SQL servers as host:port.
+func (t TargetSpec) Addrs() []string {
+	if len(t.Hosts) > 0 {
+		return t.Hosts
+	}
+	return []string{net.JoinHostPort(t.Host, strconv.Itoa(t.Port))}
 }
 
 type ImportSpec struct {
@@ -205,7 +222,37 @@ type PlanTable struct {
 	Bytes       int64  `json:"bytes"`
 	Created     bool   `json:"created"`
 	InitialRows int64  `json:"initial_rows"`
+	// PreSplit is the split of the table's Regions before the import, on
+	// TiDB (tidb.pre-split).
+	PreSplit *PreSplit `json:"pre_split,omitempty"`
 }
+
+// PreSplit is what the plan did to a TiDB table's Regions before any row
+// was written: split at the first key of each shard (By), or evenly over
+// the sharded row-id or AUTO_RANDOM range (Between, Regions), with the
+// Regions counted before and after. A split that failed says so in Warning;
+// the job goes on regardless.
+type PreSplit struct {
+	DB      string   `json:"db"`
+	Table   string   `json:"table"`
+	Method  string   `json:"method"`            // PreSplitFirstKeys, PreSplitEven or PreSplitNone
+	By      []string `json:"by,omitempty"`      // SPLIT TABLE ... BY these value lists
+	Between string   `json:"between,omitempty"` // SPLIT TABLE ... BETWEEN this
+	Regions int      `json:"regions,omitempty"` // ... REGIONS this
+	// Why is why a table was not split (PreSplitNone).
+	Why           string  `json:"why,omitempty"`
+	RegionsBefore int     `json:"regions_before,omitempty"`
+	RegionsAfter  int     `json:"regions_after,omitempty"`
+	Scattered     float64 `json:"scatter_finish_ratio,omitempty"` // SPLIT TABLE's SCATTER_FINISH_RATIO
+	Warning       string  `json:"warning,omitempty"`
+}
+
+// PreSplit methods.
+const (
+	PreSplitFirstKeys = "shard-first-keys"
+	PreSplitEven      = "even"
+	PreSplitNone      = "none"
+)
 
 // Shard is one unit of import work: a chunk of a data file.
 type Shard struct {
@@ -296,6 +343,9 @@ type Barrier struct {
 	Finished time.Time `json:"finished"`
 	Seconds  float64   `json:"seconds"`
 	By       string    `json:"by"`
+	// PreSplit is what the plan did to the tables' Regions (TiDB,
+	// tidb.pre-split).
+	PreSplit []PreSplit `json:"pre_split,omitempty"`
 }
 
 // TableResult is the verify phase's finding for one table.

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +37,9 @@ type PlannedTable struct {
 	Shards int    `json:"shards"`
 	Bytes  int64  `json:"bytes"`
 	Exists bool   `json:"exists"` // in the target already
+	// PreSplit is how the plan would split the table's Regions (TiDB,
+	// tidb.pre-split = auto, an existing empty table: node/presplit.go).
+	PreSplit *meta.PreSplit `json:"pre_split,omitempty"`
 }
 
 // DryRun is what `storm plan --dry-run` found.
@@ -94,8 +99,9 @@ func PlanDryRun(ctx context.Context, cfg Config) (*DryRun, error) {
 	if err != nil {
 		t = nil
 	}
-	addr := fmt.Sprintf("%s:%d", spec.Target.Host, spec.Target.Port)
+	addr := strings.Join(spec.Target.Addrs(), ",")
 	d.check("target reachable", err, addr, "check target.host, target.port, target.user and the password")
+	d.checkServers(ctx, sc, spec.Target.Hosts)
 	if t != nil {
 		defer t.Close()
 		d.LoadData = t.UsesLoadData()
@@ -213,6 +219,7 @@ func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir
 		} else if tb.SchemaFile != "" && !pt.Exists {
 			d.checkSchema(ctx, t, tb)
 		}
+		var tableChunks []source.Chunk
 		for _, f := range tb.Files {
 			d.checkFile(f)
 			chunks, err := source.Split(f, d.ShardSize, cfg.Spec.Source.CSV)
@@ -220,8 +227,12 @@ func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir
 				d.check("split "+f.Path, err, "", "fix the file: its rows can't be read")
 				continue
 			}
+			tableChunks = append(tableChunks, chunks...)
 			pt.Shards += len(chunks)
 			pt.Bytes += f.Size
+		}
+		if t != nil && t.IsTiDB() && cfg.Spec.TiDB.PreSplit != "off" {
+			pt.PreSplit = dryPreSplit(ctx, cfg, t, tb, tableChunks, pt.Exists)
 		}
 		d.Tables = append(d.Tables, pt)
 		d.Shards += pt.Shards
@@ -322,5 +333,75 @@ func (d *DryRun) Print(w io.Writer) {
 			exists = "exists"
 		}
 		fmt.Fprintf(w, "  %-10s %-40s %3d file(s) %5d shard(s) %10s  %s\n", t.Source, t.DB+"."+t.Table, t.Files, t.Shards, HumanBytes(t.Bytes), exists)
+		if ps := t.PreSplit; ps != nil {
+			fmt.Fprintf(w, "             pre-split: %s\n", describePreSplit(*ps))
+		}
+	}
+}
+
+// dryPreSplit is the pre-split the plan would make. A table that does not
+// exist yet has no key to read: the plan decides once it has created it.
+func dryPreSplit(ctx context.Context, cfg Config, t *sink.Target, tb source.Table, chunks []source.Chunk, exists bool) *meta.PreSplit {
+	ps := meta.PreSplit{DB: tb.DB, Table: tb.Name, Method: meta.PreSplitNone}
+	if !exists {
+		ps.Why = "decided at plan time, once the table is created from " + tb.SchemaFile
+		return &ps
+	}
+	var one int
+	err := t.DB().QueryRowContext(ctx, "SELECT 1 FROM "+quoteIdent(tb.DB)+"."+quoteIdent(tb.Name)+" LIMIT 1").Scan(&one)
+	if err == nil {
+		ps.Why = "the table has rows: only an empty table is split"
+		return &ps
+	}
+	planned, err := planPreSplit(ctx, t, tb.DB, tb.Name, chunks, cfg.Spec.Source.CSV)
+	if err != nil {
+		planned.Warning = err.Error()
+	}
+	return &planned
+}
+
+// describePreSplit says in one line what a pre-split does or would do.
+func describePreSplit(ps meta.PreSplit) string {
+	var s string
+	switch ps.Method {
+	case meta.PreSplitFirstKeys:
+		s = fmt.Sprintf("%d split key(s), the first key of each shard: BY %s", len(ps.By), strings.Join(ps.By, ", "))
+	case meta.PreSplitEven:
+		s = fmt.Sprintf("%d Regions, evenly: BETWEEN %s REGIONS %d", ps.Regions, ps.Between, ps.Regions)
+	default:
+		s = "none: " + ps.Why
+	}
+	if ps.RegionsAfter > 0 {
+		s += fmt.Sprintf(" (Regions %d before, %d after)", ps.RegionsBefore, ps.RegionsAfter)
+	}
+	if ps.Warning != "" {
+		s += " (warning: " + ps.Warning + ")"
+	}
+	return s
+}
+
+// checkServers checks each SQL server of a list on its own: the job runs
+// with any of them, but one that does not answer carries no load.
+func (d *DryRun) checkServers(ctx context.Context, sc sink.Config, hosts []string) {
+	if len(hosts) < 2 {
+		return
+	}
+	for _, addr := range hosts {
+		one := sc
+		one.Addrs = nil
+		host, port, err := net.SplitHostPort(addr)
+		if err == nil {
+			one.Host = host
+			one.Port, err = strconv.Atoi(port)
+		}
+		if err == nil {
+			octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			var t *sink.Target
+			if t, err = sink.Open(octx, one); err == nil {
+				t.Close()
+			}
+			cancel()
+		}
+		d.check("SQL server "+addr, err, "answers", "start it, or take it out of target.host")
 	}
 }

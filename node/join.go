@@ -56,6 +56,27 @@ func (n *Node) register(ctx context.Context, sess *concurrency.Session) error {
 	}
 }
 
+// serverStart is this node's first SQL server when the target has several:
+// the nodes of the job in the order they joined, the i-th beginning on
+// server i (mod their number), so that nodes begin on different servers.
+// A node that cannot tell falls back on its id's hash (sink.StartFor).
+func (n *Node) serverStart(ctx context.Context) int {
+	servers := len(n.spec.Target.Hosts)
+	if servers < 2 {
+		return 0
+	}
+	resp, err := n.cli.Get(ctx, n.job.Dir(meta.KindNodes), clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err == nil {
+		for i, kv := range resp.Kvs {
+			if string(kv.Key) == n.job.Node(n.cfg.NodeID) {
+				return i % servers
+			}
+		}
+	}
+	return sink.StartFor(n.cfg.NodeID, servers)
+}
+
 // joinSpec writes the job spec if this node is first, and otherwise refuses
 // to run with a spec that differs from the one in etcd.
 func (n *Node) joinSpec(ctx context.Context) error {
@@ -109,6 +130,8 @@ func targetConfig(cfg Config, spec meta.Spec) (sink.Config, error) {
 		Host: spec.Target.Host, Port: spec.Target.Port, User: spec.Target.User, Password: cfg.Password,
 		OnDuplicate: spec.Import.OnDuplicate, Mode: spec.Import.Mode, BatchBytes: spec.Import.BatchSize, MaxErrors: spec.Import.MaxErrors,
 		TimeZone: spec.Target.TimeZone, TLSMode: cfg.Security.TargetMode,
+		// Several SQL servers: this node begins on one of its own.
+		Addrs: spec.Target.Hosts, Start: sink.StartFor(cfg.NodeID, len(spec.Target.Hosts)),
 	}
 	if err := cfg.Security.targetTLS(&sc); err != nil { // node/security.go
 		return sc, usage("%w", err)
@@ -116,11 +139,15 @@ func targetConfig(cfg Config, spec meta.Spec) (sink.Config, error) {
 	return sc, nil
 }
 
-func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, error) {
+// openTarget opens the target; with several SQL servers, start is the
+// node's first (serverStart).
+func openTarget(ctx context.Context, cfg Config, spec meta.Spec, start int) (*sink.Target, error) {
 	sc, err := targetConfig(cfg, spec)
 	if err != nil {
 		return nil, err
 	}
+	sc.Start = start
+	where := strings.Join(spec.Target.Addrs(), ",")
 	deadline := time.Now().Add(cfg.StartTimeout)
 	for {
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -131,12 +158,12 @@ func openTarget(ctx context.Context, cfg Config, spec meta.Spec) (*sink.Target, 
 		}
 		// Refused credentials or certificates are a config error: no retry.
 		if sink.IsConfigError(err) {
-			return nil, usage("cannot log in to target database %s:%d (not retried): %w", spec.Target.Host, spec.Target.Port, err)
+			return nil, usage("cannot log in to target database %s (not retried): %w", where, err)
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, usage("target database %s:%d unreachable after %s: %w", spec.Target.Host, spec.Target.Port, cfg.StartTimeout, err)
+			return nil, usage("target database %s unreachable after %s: %w", where, cfg.StartTimeout, err)
 		}
-		cfg.Log.Warn("target database not reachable yet; retrying", "addr", fmt.Sprintf("%s:%d", spec.Target.Host, spec.Target.Port), "err", err)
+		cfg.Log.Warn("target database not reachable yet; retrying", "addr", where, "err", err)
 		time.Sleep(time.Second)
 	}
 }

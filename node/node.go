@@ -167,6 +167,9 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		b, err := n.attempt(ctx)
 		if err == nil {
 			n.setPhase(nodePhaseFinished)
+			if n.target != nil && len(n.spec.Target.Hosts) > 0 {
+				n.log.Info("connections opened per SQL server", "servers", n.target.Opened())
+			}
 			n.report(b)
 			if cfg.Embed {
 				n.waitPeersGone(ctx)
@@ -305,9 +308,13 @@ func (n *Node) runSession(ctx context.Context, sess *concurrency.Session) (meta.
 		return meta.Barrier{}, err
 	}
 	if n.target == nil {
-		t, err := openTarget(ctx, n.cfg, n.spec)
+		start := n.serverStart(ctx)
+		t, err := openTarget(ctx, n.cfg, n.spec, start)
 		if err != nil {
 			return meta.Barrier{}, err
+		}
+		if hosts := n.spec.Target.Hosts; len(hosts) > 1 {
+			n.log.Info("spreading connections over SQL servers", "servers", len(hosts), "first", hosts[start])
 		}
 		n.target = t
 		n.metrics.target.Store(t) // for /metrics, read on another goroutine

@@ -136,11 +136,13 @@ func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 			if err != nil {
 				return nil, err
 			}
+			var tableChunks []source.Chunk
 			for _, f := range t.Files {
 				chunks, err := split(f.Path)
 				if err != nil {
 					return nil, election.Fail(fmt.Errorf("split %s: %w", f.Path, err))
 				}
+				tableChunks = append(tableChunks, chunks...)
 				for _, c := range chunks {
 					end := c.End
 					if end < 0 {
@@ -151,6 +153,11 @@ func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 					shards = append(shards, s)
 					pt.Shards++
 					pt.Bytes += s.Bytes
+				}
+			}
+			if n.preSplitOn(pt) { // node/presplit.go
+				if err := n.preSplit(ctx, l, &pt, tableChunks); err != nil {
+					return nil, err
 				}
 			}
 			sum.Tables = append(sum.Tables, pt)

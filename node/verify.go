@@ -377,6 +377,11 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 		}
 	}
 	b.Tables = vs.Tables
+	for _, t := range st.planSum.Tables {
+		if t.PreSplit != nil {
+			b.PreSplit = append(b.PreSplit, *t.PreSplit)
+		}
+	}
 	for _, t := range b.Tables {
 		if t.Mode == meta.VerifyDigest {
 			b.RowHash = n.rowHash.Name()

@@ -7,7 +7,10 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,8 +24,12 @@ const MetaDB = "storm_meta"
 
 // Config says how to reach the target and how to write.
 type Config struct {
-	Host     string
-	Port     int
+	Host string
+	Port int
+	// Addrs are several SQL servers (host:port) to spread connections over
+	// (import/sink/hosts.go), beginning with Addrs[Start]; empty: Host:Port.
+	Addrs    []string
+	Start    int
 	User     string
 	Password string
 	TimeZone string // session time_zone, so TIMESTAMP values mean the same on every node
@@ -52,6 +59,7 @@ type Config struct {
 // Target is an open target database.
 type Target struct {
 	db       *sql.DB
+	servers  []*sqlServer // with several SQL servers: Opened
 	cfg      Config
 	version  string
 	loadData bool
@@ -72,7 +80,7 @@ func (t *Target) Retries() int64 { return t.retries.Load() }
 func (c Config) DSN() string {
 	mc := mysql.NewConfig()
 	mc.User, mc.Passwd = c.User, c.Password
-	mc.Net, mc.Addr = "tcp", fmt.Sprintf("%s:%d", c.Host, c.Port)
+	mc.Net, mc.Addr = "tcp", net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
 	mc.ClientFoundRows = true
 	mc.InterpolateParams = true
 	mc.AllowNativePasswords = true
@@ -107,7 +115,24 @@ var tidbSession = map[string]string{
 }
 
 // Addr names the target in errors; it never carries the password.
-func (c Config) Addr() string { return fmt.Sprintf("%s@%s:%d", c.User, c.Host, c.Port) }
+func (c Config) Addr() string {
+	if len(c.Addrs) > 1 {
+		return fmt.Sprintf("%s@{%s}", c.User, strings.Join(c.Addrs, ","))
+	}
+	return fmt.Sprintf("%s@%s:%d", c.User, c.Host, c.Port)
+}
+
+// addrs are the SQL servers in this node's order, from Addrs[Start] on.
+func (c Config) addrs() []string {
+	if len(c.Addrs) == 0 {
+		return []string{net.JoinHostPort(c.Host, strconv.Itoa(c.Port))}
+	}
+	out := make([]string, len(c.Addrs))
+	for i := range c.Addrs {
+		out[i] = c.Addrs[(c.Start+i)%len(c.Addrs)]
+	}
+	return out
+}
 
 // Open connects and decides between LOAD DATA and INSERT.
 func Open(ctx context.Context, cfg Config) (*Target, error) {
@@ -120,7 +145,7 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 64
 	}
-	db, err := cfg.open(ctx)
+	db, servers, err := cfg.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +159,11 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 		// them: open the pool again with TiDB's.
 		db.Close()
 		cfg.tidb = true
-		if db, err = cfg.open(ctx); err != nil {
+		if db, servers, err = cfg.open(ctx); err != nil {
 			return nil, err
 		}
 	}
-	t := &Target{db: db, cfg: cfg, version: version}
+	t := &Target{db: db, servers: servers, cfg: cfg, version: version}
 	switch cfg.Mode {
 	case "load":
 		t.loadData = true
@@ -152,25 +177,54 @@ func Open(ctx context.Context, cfg Config) (*Target, error) {
 	return t, nil
 }
 
-// open opens and pings the pool.
-func (c Config) open(ctx context.Context) (*sql.DB, error) {
-	release, err := c.registerTLS() // import/sink/tls.go
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", c.Addr(), err)
+// open opens and pings the pool; with several SQL servers, its connections
+// are spread over them (servers, import/sink/hosts.go).
+func (c Config) open(ctx context.Context) (*sql.DB, []*sqlServer, error) {
+	var servers []*sqlServer
+	for _, addr := range c.addrs() {
+		conn, err := c.connector(addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("target %s: %w", c.Addr(), err)
+		}
+		servers = append(servers, &sqlServer{addr: addr, conn: conn})
 	}
-	db, err := sql.Open("mysql", c.DSN())
-	release() // the connector holds a copy
-	if err != nil {
-		return nil, fmt.Errorf("target %s: %w", c.Addr(), err)
+	var db *sql.DB
+	if len(servers) == 1 {
+		db, servers = sql.OpenDB(servers[0].conn), nil
+	} else {
+		db = sql.OpenDB(&hostConnector{servers: servers, drv: &mysql.MySQLDriver{}})
 	}
 	db.SetMaxOpenConns(c.MaxConns)
 	db.SetMaxIdleConns(c.MaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("target %s: %w%s", c.Addr(), err, c.tlsHint(err))
+		return nil, nil, fmt.Errorf("target %s: %w%s", c.Addr(), err, c.tlsHint(err))
 	}
-	return db, nil
+	return db, servers, nil
+}
+
+// connector reaches one SQL server; with verify-identity, the certificate
+// must name that server's host.
+func (c Config) connector(addr string) (driver.Connector, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if c.Port, err = strconv.Atoi(port); err != nil {
+		return nil, fmt.Errorf("%s: bad port", addr)
+	}
+	c.Host = host
+	release, err := c.registerTLS() // import/sink/tls.go
+	if err != nil {
+		return nil, err
+	}
+	mc, err := mysql.ParseDSN(c.DSN())
+	release() // the parsed config holds a copy
+	if err != nil {
+		return nil, err
+	}
+	return mysql.NewConnector(mc)
 }
 
 // IsTiDB says whether the target is a TiDB server.

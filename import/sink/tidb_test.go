@@ -38,6 +38,7 @@ func TestTiDBSink(t *testing.T) {
 				"MaxErrors":              TestMaxErrors,
 				"LandedWithRejectedRows": TestRetryAfterLandedCommitWithRejectedRows,
 				"CharsetConversion":      TestCharsetConversion,
+				"SeveralServers":         TestSeveralServers,
 			} {
 				t.Run(name, test)
 			}

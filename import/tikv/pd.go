@@ -14,6 +14,7 @@ import (
 
 	"github.com/pingcap/kvproto/pkg/metapb"
 	pd "github.com/tikv/pd/client"
+	"github.com/tikv/pd/client/opt"
 )
 
 // pdInitRetries caps the PD client's start-up retries (its default is 100,
@@ -34,17 +35,12 @@ func tikvStores(ctx context.Context, cfg Config) ([]Store, error) {
 	// bounds its start-up, and Close below ends them.
 	cctx, cancel := context.WithTimeout(ctx, cfg.timeout())
 	defer cancel()
-	if _, err := cfg.tlsConfig(); err != nil {
-		return nil, err
-	}
-	security := pd.SecurityOption{CAPath: cfg.TLS.CA, CertPath: cfg.TLS.Cert, KeyPath: cfg.TLS.Key}
-	cli, err := pd.NewClientWithContext(cctx, cfg.PDAddrs, security,
-		pd.WithCustomTimeoutOption(cfg.timeout()), pd.WithMaxErrorRetry(pdInitRetries))
+	cli, err := newPDClient(cctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("tikv: connect to PD %s: %w", where, err)
 	}
 	defer cli.Close()
-	all, err := cli.GetAllStores(cctx, pd.WithExcludeTombstone())
+	all, err := cli.GetAllStores(cctx, opt.WithExcludeTombstone())
 	if err != nil {
 		return nil, fmt.Errorf("tikv: list stores from PD %s: %w", where, err)
 	}
@@ -64,6 +60,23 @@ func tikvStores(ctx context.Context, cfg Config) ([]Store, error) {
 		return 0
 	})
 	return out, nil
+}
+
+// newPDClient is client-go's PD client (tikv.NewPDClient) made the way
+// client-go's own constructors that take a config.Security make it, with a
+// context and a retry bound: tikv.NewPDClient itself reads client-go's
+// process-wide config and retries a dead PD for a hundred seconds.
+func newPDClient(ctx context.Context, cfg Config) (pd.Client, error) {
+	sec, err := cfg.security()
+	if err != nil {
+		return nil, err
+	}
+	return pd.NewClientWithContext(ctx, cfg.PDAddrs,
+		pd.SecurityOption{CAPath: sec.ClusterSSLCA, CertPath: sec.ClusterSSLCert, KeyPath: sec.ClusterSSLKey},
+		opt.WithCustomTimeoutOption(cfg.timeout()), opt.WithMaxErrorRetry(pdInitRetries),
+		// storm serves its own metrics; the PD client's would only pile up
+		// in the default registry.
+		opt.WithInitMetricsOption(false))
 }
 
 func takesImportMode(st *metapb.Store) bool {

@@ -7,8 +7,10 @@ package tikv
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 
+	"github.com/tikv/client-go/v2/config"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -31,14 +33,30 @@ func CheckTLS(f tlsfiles.Files) error {
 	return f.Check(tlsSetting)
 }
 
-func (c Config) tlsConfig() (*tls.Config, error) {
+// security is tidb.tls as client-go's security config, checked first so that
+// a bad file is named with its setting; unset, it is empty (plain).
+func (c Config) security() (config.Security, error) {
 	if !c.TLS.IsSet() {
-		return nil, nil
+		return config.Security{}, nil
 	}
 	if err := CheckTLS(c.TLS); err != nil {
+		return config.Security{}, err
+	}
+	return config.NewSecurity(c.TLS.CA, c.TLS.Cert, c.TLS.Key, nil), nil
+}
+
+// tlsConfig is the client TLS config of security (nil: plain).
+func (c Config) tlsConfig() (*tls.Config, error) {
+	sec, err := c.security()
+	if err != nil || sec.ClusterSSLCA == "" {
 		return nil, err
 	}
-	return c.TLS.Client(tlsSetting)
+	tc, err := sec.ToTLSConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tlsSetting, err)
+	}
+	tc.MinVersion = tls.VersionTLS12
+	return tc, nil
 }
 
 // grpcCreds are the transport credentials of a store connection.

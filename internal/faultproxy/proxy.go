@@ -18,6 +18,7 @@ type Proxy struct {
 	mu      sync.Mutex
 	blocked bool
 	delay   atomic.Int64 // nanoseconds: SetDelay
+	passed  atomic.Int64 // connections let through: Accepted
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 }
@@ -36,6 +37,10 @@ func Start(target string) (*Proxy, error) {
 
 // Addr is host:port of the proxy.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Accepted counts the connections let through so far (not those dropped
+// while blocked).
+func (p *Proxy) Accepted() int64 { return p.passed.Load() }
 
 // Block cuts every open connection and drops new ones until Heal: to the
 // client it looks like a network partition.
@@ -83,6 +88,7 @@ func (p *Proxy) accept() {
 		}
 		p.conns[c] = struct{}{}
 		p.mu.Unlock()
+		p.passed.Add(1)
 		p.wg.Add(1)
 		go p.forward(c)
 	}

@@ -1,6 +1,7 @@
 // Package tikvfake is the control plane of a TiDB cluster as far as storm
 // touches it, in-process, for tests: PD's gRPC API (the calls client-go's
-// PD client makes to list the stores), PD's HTTP API for schedulers and the
+// PD client makes to start and list the stores: GetMembers, GetClusterInfo,
+// GetAllStores, Tso), PD's HTTP API for schedulers and the
 // schedule config, and each TiKV store's ImportSST SwitchMode.
 //
 // Every fake records what it receives, safe for concurrent use. Records
@@ -136,6 +137,12 @@ func (f *PD) header() *pdpb.ResponseHeader {
 func (f *PD) GetMembers(context.Context, *pdpb.GetMembersRequest) (*pdpb.GetMembersResponse, error) {
 	me := &pdpb.Member{Name: "pd-0", MemberId: 1, ClientUrls: []string{f.URL}, PeerUrls: []string{f.URL}}
 	return &pdpb.GetMembersResponse{Header: f.header(), Members: []*pdpb.Member{me}, Leader: me, EtcdLeader: me}, nil
+}
+
+// GetClusterInfo says the PD serves every service itself (not PD's
+// microservice mode), as client-go's PD client asks when it starts.
+func (f *PD) GetClusterInfo(context.Context, *pdpb.GetClusterInfoRequest) (*pdpb.GetClusterInfoResponse, error) {
+	return &pdpb.GetClusterInfoResponse{Header: f.header(), ServiceModes: []pdpb.ServiceMode{pdpb.ServiceMode_PD_SVC_MODE}}, nil
 }
 
 func (f *PD) GetAllStores(_ context.Context, req *pdpb.GetAllStoresRequest) (*pdpb.GetAllStoresResponse, error) {
