@@ -29,7 +29,6 @@ func TestDiscover(t *testing.T) {
 		"readme.txt":                     "",
 		"noext":                          "",
 		".hidden.t.sql":                  "",
-		"shop.parquet.0.parquet":         "",
 	}
 	for name, data := range files {
 		writeFile(t, dir, name, []byte(data))
@@ -62,7 +61,7 @@ func TestDiscover(t *testing.T) {
 	if !reflect.DeepEqual(l.Tables, wantTables) {
 		t.Errorf("tables %+v\nwant %+v", l.Tables, wantTables)
 	}
-	wantSkipped := []string{".hidden.t.sql", "metadata", "noext", "readme.txt", "shop.parquet.0.parquet",
+	wantSkipped := []string{".hidden.t.sql", "metadata", "noext", "readme.txt",
 		"shop.seq-schema-sequence.sql", "shop.users-schema-post.sql", "shop.users-schema-triggers.sql",
 		"shop.v-schema-view.sql", "shop.v-schema.sql", "sub.t.sql"}
 	if !reflect.DeepEqual(l.Skipped, wantSkipped) {
@@ -70,6 +69,53 @@ func TestDiscover(t *testing.T) {
 	}
 	if l.Dir != dir {
 		t.Errorf("dir %q", l.Dir)
+	}
+}
+
+// TestDiscoverUnreadable: a file named like a table's data file that storm
+// cannot read fails the discovery naming it and why, unless a rule ignores
+// it.
+func TestDiscoverUnreadable(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  []string
+		routes []Route
+		want   []string // in the error; nil: no error
+	}{
+		{"unknown format", []string{"shop.t.json", "shop.t.00001.csv"}, nil,
+			[]string{"shop.t.json (format .json is not supported"}},
+		{"unknown compression", []string{"shop.t.00001.csv.bz2"}, nil,
+			[]string{"shop.t.00001.csv.bz2 (compression .bz2 is not supported"}},
+		{"every one named", []string{"shop.a.avro", "shop.b.1.csv.lz4"}, nil,
+			[]string{"2 file(s)", "shop.a.avro", "shop.b.1.csv.lz4", `type = "ignore"`}},
+		{"ignored by a rule", []string{"shop.t.json", "shop.t.csv"}, []Route{{Pattern: `\.json$`, Type: "ignore"}}, nil},
+		{"not data-like", []string{"readme.txt", "notes", "shop.t-schema-view.sql", "shop.t-schema-triggers.sql"}, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.files {
+				writeFile(t, dir, f, []byte("1\n"))
+			}
+			l, err := DiscoverWith(dir, tc.routes)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("error %v", err)
+				}
+				if len(l.Skipped) == 0 && tc.routes != nil {
+					t.Errorf("nothing skipped")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error; tables %+v, skipped %q", l.Tables, l.Skipped)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
 	}
 }
 
