@@ -107,6 +107,7 @@ func (p *csvParser) skipRecordFast() (recKind, error) {
 		p.line += p.termNL
 		return recBlank, nil
 	}
+	p.recLine = p.line
 	sep, term := p.sep[0], p.term[0]
 	stop := &p.stopUnq
 	fieldStart := true

@@ -130,12 +130,19 @@ type Chunk struct {
 
 // ParseError says which row of which file could not be read, and why.
 type ParseError struct {
-	File   string
-	Line   int64
-	Offset int64
-	Reason string
+	File string
+	Line int64 // where the record (or the value) that could not be read begins
+	// Stopped is the line where the parser gave up, when it knows it: an
+	// unclosed quote is found at the end of the input, not where it opens.
+	Stopped int64
+	Offset  int64
+	Reason  string
 }
 
 func (e *ParseError) Error() string {
+	if e.Stopped > e.Line {
+		return fmt.Sprintf("%s:%d: %s (it begins on line %d; the parser stopped on line %d, byte offset %d)",
+			e.File, e.Line, e.Reason, e.Line, e.Stopped, e.Offset)
+	}
 	return fmt.Sprintf("%s:%d: %s (byte offset %d)", e.File, e.Line, e.Reason, e.Offset)
 }
