@@ -64,6 +64,10 @@ func TestE2EBadInput(t *testing.T) {
 			writeFile(t, other, []byte(`{"id": 1}`+"\n"))
 			return filepath.Base(other)
 		}, nil, 1, []string{"format .json is not supported", `type = "ignore"`}},
+		{"csv header auto, one wrong name", func(t *testing.T, dir, csv string) string {
+			replaceField(t, csv, 1, 2, "nmae")
+			return csv + ":1"
+		}, map[string]string{"source.csv.header": `"auto"`}, 1, []string{`"nmae" do not`}},
 		{"truncated gzip", func(t *testing.T, dir, csv string) string {
 			data, err := os.ReadFile(csv)
 			if err != nil {

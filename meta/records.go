@@ -135,6 +135,10 @@ type PlanSummary struct {
 	Tables   []PlanTable `json:"tables"`
 	Skipped  []string    `json:"skipped,omitempty"`
 	LoadData bool        `json:"load_data"`
+	// With source.csv.header = "auto": the CSV files (relative to Dir)
+	// whose first line was found to be a header, and those whose was data.
+	CSVHeader   []string `json:"csv_header,omitempty"`
+	CSVNoHeader []string `json:"csv_no_header,omitempty"`
 }
 
 // PlanTable records what the plan leader found for one table, once, so that

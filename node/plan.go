@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sort"
 
@@ -59,12 +60,27 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 			if err != nil {
 				return nil, err
 			}
+			headers, err := n.detectHeaders(ctx, t)
+			if err != nil {
+				return nil, err
+			}
 			for _, f := range t.Files {
 				chunks, err := split(f.Path)
 				if err != nil {
 					return nil, election.Fail(fmt.Errorf("split %s: %w", f.Path, err))
 				}
+				if h, ok := headers[f.Path]; ok {
+					rel, _ := filepath.Rel(src.Dir, f.Path)
+					if h {
+						sum.CSVHeader = append(sum.CSVHeader, filepath.ToSlash(rel))
+					} else {
+						sum.CSVNoHeader = append(sum.CSVNoHeader, filepath.ToSlash(rel))
+					}
+				}
 				for _, c := range chunks {
+					if h, ok := headers[f.Path]; ok {
+						c.Header = &h
+					}
 					end := c.End
 					if end < 0 {
 						end = f.Size
@@ -86,6 +102,39 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 		n.log.Info("planned", "source", src.ID, "tables", len(sum.Tables), "shards", sum.Shards, "bytes", sum.Bytes, "load_data", sum.LoadData)
 		return sum, nil
 	}
+}
+
+// detectHeaders looks at the first line of each CSV file of t when
+// source.csv.header is "auto" and says which begin with a header (by
+// path). A first line of which some fields name columns and some do not
+// fails the plan, naming the file and those fields.
+func (n *Node) detectHeaders(ctx context.Context, t source.Table) (map[string]bool, error) {
+	cfg := n.spec.Source.CSV
+	if !cfg.HeaderAuto {
+		return nil, nil
+	}
+	var cols []string
+	out := map[string]bool{}
+	for _, f := range t.Files {
+		if f.Format != source.FormatCSV {
+			continue
+		}
+		if cols == nil {
+			tc, err := n.columns(ctx, t.DB, t.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range tc {
+				cols = append(cols, c.Name)
+			}
+		}
+		h, err := source.DetectHeader(f, cfg, cols)
+		if err != nil {
+			return nil, election.Fail(fmt.Errorf("table %s.%s: %w", t.DB, t.Name, err))
+		}
+		out[f.Path] = h
+	}
+	return out, nil
 }
 
 // splitFiles starts splitting every data file of the tables, as many at

@@ -39,6 +39,9 @@ func OpenChunk(ch Chunk, csv CSVConfig, resumeOffset, resumeLine int64) (Reader,
 	if resumeLine < 1 {
 		resumeLine = 1
 	}
+	if ch.Header != nil {
+		csv.Header = *ch.Header
+	}
 	switch ch.Format {
 	case FormatCSV:
 		if ch.Compression != CompressionNone && ch.Start != 0 {

@@ -23,10 +23,14 @@ const (
 
 // CSVConfig mirrors TiDB Lightning's [mydumper.csv] section.
 type CSVConfig struct {
-	Separator       string `json:"separator" mapstructure:"separator"`               // field separator, default ","
-	Delimiter       string `json:"delimiter" mapstructure:"delimiter"`               // quote character, default `"`; empty: no quoting
-	Terminator      string `json:"terminator" mapstructure:"terminator"`             // line terminator; empty: "\n" or "\r\n"
-	Header          bool   `json:"header" mapstructure:"header"`                     // the first line holds column names
+	Separator  string `json:"separator" mapstructure:"separator"`   // field separator, default ","
+	Delimiter  string `json:"delimiter" mapstructure:"delimiter"`   // quote character, default `"`; empty: no quoting
+	Terminator string `json:"terminator" mapstructure:"terminator"` // line terminator; empty: "\n" or "\r\n"
+	Header     bool   `json:"header" mapstructure:"header"`         // the first line holds column names
+	// HeaderAuto (source.csv.header = "auto") has the plan look at each
+	// file's first line (DetectHeader) and record what it found in the
+	// file's chunks (Chunk.Header); Header is then false.
+	HeaderAuto      bool   `json:"header-auto,omitempty" mapstructure:"-"`
 	Null            string `json:"null" mapstructure:"null"`                         // the text that means NULL, default `\N`
 	BackslashEscape bool   `json:"backslash-escape" mapstructure:"backslash-escape"` // `\` escapes the next character
 	// StrictFormat promises that no quoted field holds a line terminator, so
@@ -126,6 +130,10 @@ type Chunk struct {
 	Start       int64       `json:"start"`
 	End         int64       `json:"end"`
 	StartLine   int64       `json:"start_line"` // line number at Start (1 for the file start)
+	// Header, when set, says whether the CSV file's first line is a
+	// header, in place of CSVConfig.Header: the plan's finding under
+	// source.csv.header = "auto".
+	Header *bool `json:"header,omitempty"`
 }
 
 // ParseError says which row of which file could not be read, and why.
