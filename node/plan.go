@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"storm/election"
+	"storm/import/checksum"
 	"storm/import/source"
 	"storm/meta"
 )
@@ -77,6 +80,11 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 						sum.CSVNoHeader = append(sum.CSVNoHeader, filepath.ToSlash(rel))
 					}
 				}
+				if f.Format == source.FormatParquet {
+					if err := n.checkParquet(ctx, t, f); err != nil {
+						return nil, err
+					}
+				}
 				for _, c := range chunks {
 					if h, ok := headers[f.Path]; ok {
 						c.Header = &h
@@ -85,8 +93,14 @@ func (n *Node) planSource(src meta.SourceDir) election.Func {
 					if end < 0 {
 						end = f.Size
 					}
+					bytes := end - c.Start
+					if c.Format == source.FormatParquet {
+						// Its offsets count rows.
+						bytes = c.Size
+						c.TimeZone = n.spec.Target.TimeZone
+					}
 					s := meta.Shard{ID: meta.ShardID(src.ID, t.DB, t.Name, pt.Shards), Source: src.ID,
-						DB: t.DB, Table: t.Name, Chunk: c, Bytes: end - c.Start}
+						DB: t.DB, Table: t.Name, Chunk: c, Bytes: bytes}
 					shards = append(shards, s)
 					pt.Shards++
 					pt.Bytes += s.Bytes
@@ -135,6 +149,44 @@ func (n *Node) detectHeaders(ctx context.Context, t source.Table) (map[string]bo
 		out[f.Path] = h
 	}
 	return out, nil
+}
+
+// checkParquet fails the plan when a Parquet file of t has a column the
+// table lacks, or a DECIMAL of more fraction digits than its column keeps
+// (the server would round them away). The file's own columns were checked
+// as it was split.
+func (n *Node) checkParquet(ctx context.Context, t source.Table, f source.DataFile) error {
+	info, err := source.InspectParquet(f.Path)
+	if err != nil {
+		return election.Fail(err)
+	}
+	tcols, err := n.digestColumns(ctx, t.DB, t.Name)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, c := range info.Columns {
+		i := slices.IndexFunc(tcols, func(tc checksum.Column) bool { return strings.EqualFold(tc.Name, c.Name) })
+		if i < 0 {
+			bad = append(bad, fmt.Sprintf("column %q (Parquet type %s) is not in table %s.%s", c.Name, c.Type, t.DB, t.Name))
+			continue
+		}
+		scale := -1
+		switch tc := tcols[i]; tc.DataType {
+		case "decimal", "numeric":
+			scale = tc.Scale
+		case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+			scale = 0
+		}
+		if c.Scale > 0 && scale >= 0 && c.Scale > scale {
+			bad = append(bad, fmt.Sprintf("column %q (Parquet type %s) has %d fraction digits, column %s.%s.%s keeps %d: the rest would be rounded away",
+				c.Name, c.Type, c.Scale, t.DB, t.Name, tcols[i].Name, scale))
+		}
+	}
+	if len(bad) > 0 {
+		return election.Fail(fmt.Errorf("%s: %s", f.Path, strings.Join(bad, "; ")))
+	}
+	return nil
 }
 
 // splitFiles starts splitting every data file of the tables, as many at

@@ -47,6 +47,7 @@ var ignoredSchemas = []string{"-schema-triggers.sql", "-schema-post.sql", "-sche
 //	<db>-schema-create.sql       CREATE DATABASE
 //	<db>.<table>-schema.sql      CREATE TABLE
 //	<db>.<table>[.<part>].csv    rows; also .sql, and either with .gz or .zst
+//	<db>.<table>[.<part>].parquet  rows, in Apache Parquet
 //
 // Names are split at their first two dots, so database and table names must
 // not contain dots. Everything else, such as metadata and the schemas of
@@ -328,10 +329,12 @@ func classify(name string) (f fileName, ok bool) {
 		f.format = FormatCSV
 	case hasSuffixFold(base, ".sql"):
 		f.format = FormatSQL
+	case hasSuffixFold(base, ".parquet") && comp == CompressionNone:
+		f.format = FormatParquet
 	default:
 		return f, false
 	}
-	base = base[:len(base)-4]
+	base = base[:strings.LastIndexByte(base, '.')]
 	f.db, base, ok = strings.Cut(base, ".")
 	f.table, _, _ = strings.Cut(base, ".")
 	return f, ok && f.db != "" && f.table != ""
@@ -342,9 +345,12 @@ func classify(name string) (f fileName, ok bool) {
 // storm cannot read; "" when it does not look like one (metadata, the
 // schemas of views and triggers, names with fewer than three parts).
 func cannotRead(name string) string {
-	base, _ := trimCompression(name)
+	base, comp := trimCompression(name)
 	if strings.Contains(base, "-schema") {
 		return ""
+	}
+	if hasSuffixFold(base, ".parquet") && comp != CompressionNone {
+		return "a Parquet file compresses its own pages: storm reads it only as it is, not wrapped in gzip or zstd"
 	}
 	parts := strings.Split(base, ".")
 	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
@@ -356,11 +362,11 @@ func cannotRead(name string) string {
 			return fmt.Sprintf("compression .%s is not supported: gz and zst are", ext)
 		}
 	}
-	return fmt.Sprintf("format .%s is not supported: csv and sql are", ext)
+	return fmt.Sprintf("format .%s is not supported: csv, sql and parquet are", ext)
 }
 
 // knownFormats are the data file extensions storm reads.
-var knownFormats = map[string]bool{"csv": true, "sql": true}
+var knownFormats = map[string]bool{"csv": true, "sql": true, "parquet": true}
 
 func trimCompression(name string) (string, Compression) {
 	if b, ok := cutSuffixFold(name, ".gz"); ok {

@@ -10,6 +10,9 @@ type Format string
 const (
 	FormatCSV Format = "csv"
 	FormatSQL Format = "sql"
+	// FormatParquet is an Apache Parquet file: its chunks count rows, not
+	// bytes (parquet.go).
+	FormatParquet Format = "parquet"
 )
 
 // Compression of a data file. Compressed files are never split.
@@ -134,6 +137,12 @@ type Chunk struct {
 	// header, in place of CSVConfig.Header: the plan's finding under
 	// source.csv.header = "auto".
 	Header *bool `json:"header,omitempty"`
+	// Size is a Parquet chunk's compressed bytes, for progress: its Start
+	// and End count rows.
+	Size int64 `json:"size,omitempty"`
+	// TimeZone is the target's time_zone, in which a Parquet chunk's
+	// instants (timestamps adjusted to UTC) are written.
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // ParseError says which row of which file could not be read, and why.
