@@ -27,17 +27,17 @@ import (
 type Kind int
 
 const (
-	Int      Kind = iota // int64
-	Uint                 // uint64
-	Decimal              // string, the exact decimal text
-	Date                 // time.Time, UTC midnight
-	Instant              // time.Time: a timestamp adjusted to UTC
-	Wall                 // time.Time in UTC: a timestamp not adjusted to UTC, its wall clock
-	TimeOfDay            // time.Duration
-	Text                 // string
-	Bytes                // []byte
-	Bool                 // bool
-	Double               // float64
+	Int       Kind = iota // int64
+	Uint                  // uint64
+	Decimal               // string, the exact decimal text
+	Date                  // time.Time, UTC midnight
+	Instant               // time.Time: a timestamp adjusted to UTC
+	Wall                  // time.Time in UTC: a timestamp not adjusted to UTC, its wall clock
+	TimeOfDay             // time.Duration
+	Text                  // string
+	Bytes                 // []byte
+	Bool                  // bool
+	Double                // float64
 )
 
 // Column is one column of the generated table.
@@ -154,7 +154,7 @@ func Row(seed uint64, id int64) []any {
 		case "ts_ns", "wall_ns":
 			v = base.Add(time.Duration(rng.Int64N(int64(span))))
 		case "t_ms":
-			v = time.Duration(rng.Int64N(int64(24*time.Hour))).Truncate(time.Millisecond)
+			v = time.Duration(rng.Int64N(int64(24 * time.Hour))).Truncate(time.Millisecond)
 		case "t_us":
 			v = time.Duration(rng.Int64N(int64(24 * time.Hour))).Truncate(time.Microsecond)
 		case "t_ns":
