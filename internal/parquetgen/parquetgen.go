@@ -7,6 +7,7 @@
 package parquetgen
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -337,4 +338,79 @@ func SQLValue(c Column, v any) any {
 func FormatTime(d time.Duration) string {
 	us := int64(d / time.Microsecond)
 	return fmt.Sprintf("%02d:%02d:%02d.%06d", us/3_600_000_000, us/60_000_000%60, us/1_000_000%60, us%1_000_000)
+}
+
+// StringWriter writes rows of text columns (BYTE_ARRAY, STRING) to a
+// Parquet file, a row group every rowGroup rows: for a table whose rows
+// exist as text already (gendump's), as a bench puts them beside its CSV.
+type StringWriter struct {
+	w        *pqarrow.FileWriter
+	out      *os.File
+	b        *array.RecordBuilder
+	rows     int
+	rowGroup int
+}
+
+// NewStringWriter creates path with the given text columns.
+func NewStringWriter(path string, cols []string, rowGroup int, compression string) (*StringWriter, error) {
+	fields := make([]arrow.Field, len(cols))
+	for i, c := range cols {
+		fields[i] = arrow.Field{Name: c, Type: arrow.BinaryTypes.String, Nullable: true}
+	}
+	schema := arrow.NewSchema(fields, nil)
+	codec, ok := map[string]compress.Compression{"snappy": compress.Codecs.Snappy, "gzip": compress.Codecs.Gzip,
+		"zstd": compress.Codecs.Zstd, "none": compress.Codecs.Uncompressed}[compression]
+	if !ok {
+		return nil, fmt.Errorf("compression %q: want snappy, gzip, zstd or none", compression)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	props := parquet.NewWriterProperties(parquet.WithCompression(codec), parquet.WithMaxRowGroupLength(int64(max(rowGroup, 1))))
+	w, err := pqarrow.NewFileWriter(schema, out, props, pqarrow.NewArrowWriterProperties())
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	return &StringWriter{w: w, out: out, b: array.NewRecordBuilder(memory.DefaultAllocator, schema), rowGroup: max(rowGroup, 1)}, nil
+}
+
+// Add adds a row (nil: NULL).
+func (s *StringWriter) Add(vals []*string) error {
+	for i, v := range vals {
+		fb := s.b.Field(i).(*array.StringBuilder)
+		if v == nil {
+			fb.AppendNull()
+		} else {
+			fb.Append(*v)
+		}
+	}
+	if s.rows++; s.rows == s.rowGroup {
+		return s.flush()
+	}
+	return nil
+}
+
+func (s *StringWriter) flush() error {
+	if s.rows == 0 {
+		return nil
+	}
+	rec := s.b.NewRecordBatch()
+	defer rec.Release()
+	s.rows = 0
+	return s.w.Write(rec)
+}
+
+// Close writes the last row group and the footer.
+func (s *StringWriter) Close() error {
+	err := s.flush()
+	if cerr := s.w.Close(); err == nil {
+		err = cerr
+	}
+	s.b.Release()
+	if cerr := s.out.Close(); err == nil && !errors.Is(cerr, os.ErrClosed) {
+		err = cerr
+	}
+	return err
 }

@@ -9,7 +9,8 @@
 #   THREADS     loader threads: myloader --threads, storm node.workers (4)
 #   RUNS        runs of every loader; the report shows each and the median (3)
 #   LOADERS     which loaders, in the order they run within a round (default:
-#               load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql)
+#               load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql
+#               storm-parquet storm-parquet-csv)
 #                 load-data       the mariadb client, LOAD DATA LOCAL INFILE, a stream per table
 #                 myloader        myloader --threads THREADS on a mydumper dump of the data
 #                 storm           one node, verify.mode = off, etcd already running (the
@@ -19,6 +20,9 @@
 #                 storm-embedded  one node with --embed-etcd: pays the embedded etcd's start
 #                 storm-3nodes    three nodes, the first with --embed-etcd, verify off
 #                 storm-sql       one node on the mydumper dump (SQL), verify off
+#                 storm-parquet   one node, verify off, on the dump's largest table alone as
+#                                 Parquet (text columns, snappy, row groups of 131072 rows)
+#                 storm-parquet-csv  the same table's CSV file alone, for comparison
 #   SHARD_SIZE  storm's import.shard-size in bytes (16 MiB)
 #   BATCH_SIZE  storm's import.batch-size in bytes (4 MiB, storm's default)
 #   SIM         1: also run the coordination simulation (make sim); 0: don't (1)
@@ -37,7 +41,7 @@ ROOT=$(pwd)
 ROWS=${ROWS:-5000000}
 THREADS=${THREADS:-4}
 RUNS=${RUNS:-3}
-LOADERS=${LOADERS:-"load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql"}
+LOADERS=${LOADERS:-"load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql storm-parquet storm-parquet-csv"}
 SHARD_SIZE=${SHARD_SIZE:-16777216}
 BATCH_SIZE=${BATCH_SIZE:-4194304}
 SIM=${SIM:-1}
@@ -113,6 +117,24 @@ if [ "$KEEP_DUMP" != 1 ] || [ "$(cat "$CSV/.stamp" 2>/dev/null)" != "$stamp" ]; 
 fi
 BYTES=$(cat "$CSV"/*.csv | wc -c)
 TABLES=$(for f in "$CSV"/$DB.*-schema.sql; do b=${f##*/}; b=${b#$DB.}; echo "${b%-schema.sql}"; done)
+
+# The largest table alone, as Parquet and as its CSV file (storm-parquet*).
+BIG=$(ls -S "$CSV"/$DB.*.csv | head -1)
+BIG=${BIG##*/$DB.}
+BIG=${BIG%%.*}
+BIGBYTES=$(wc -c <"$CSV/$DB.$BIG.00000.csv")
+PQ="$WORK/dump-parquet"
+PQCSV="$WORK/dump-parquet-csv"
+if [ "$(cat "$PQ/.stamp" 2>/dev/null)" != "$stamp $BIG" ]; then
+  echo "== writing table $BIG as Parquet"
+  rm -rf "$PQ" "$PQCSV"
+  bin/gen -dir "$PQ" -rows "$ROWS" -parquet-table "$BIG" | tee "$PQ.log"
+  sed -n 's/.*Parquet, \([0-9]*\) rows.*/\1/p' "$PQ.log" >"$PQ/.rows"
+  mkdir -p "$PQCSV"
+  ln -s "$CSV/$DB.$BIG-schema.sql" "$CSV/$DB.$BIG.00000.csv" "$PQCSV/"
+  echo "$stamp $BIG" >"$PQ/.stamp"
+fi
+BIGROWS=$(cat "$PQ/.rows")
 
 reset() {
   sql -e "DROP DATABASE IF EXISTS $DB; DROP DATABASE IF EXISTS storm_meta"
@@ -203,11 +225,11 @@ LOGS="$WORK/logs"
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 
-check_rows() { # LABEL
-  local n
-  n=$(sql -N -e "SELECT SUM(n) FROM ($(for t in $TABLES; do printf 'SELECT COUNT(*) n FROM %s.`%s` UNION ALL ' $DB "$t"; done | sed 's/ UNION ALL $//')) c")
-  if [ "$n" != "$ROWS" ]; then
-    echo "   $1: the target holds $n rows, not $ROWS" >&2
+check_rows() { # LABEL [TABLES ROWS]
+  local n tables=${2:-$TABLES} want=${3:-$ROWS}
+  n=$(sql -N -e "SELECT SUM(n) FROM ($(for t in $tables; do printf 'SELECT COUNT(*) n FROM %s.`%s` UNION ALL ' $DB "$t"; done | sed 's/ UNION ALL $//')) c")
+  if [ "$n" != "$want" ]; then
+    echo "   $1: the target holds $n rows, not $want" >&2
     return 1
   fi
 }
@@ -236,6 +258,13 @@ run_one() { # LOADER RUN
     bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 \
       >"$log.out" 2>"$log.err" || ok=$?
     ;;
+  storm-parquet | storm-parquet-csv)
+    local src=$PQ
+    [ "$l" = storm-parquet-csv ] && src=$PQCSV
+    storm_config "$WORK/storm.toml" "$job" "$src" off "$EXTPORT"
+    bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 \
+      >"$log.out" 2>"$log.err" || ok=$?
+    ;;
   storm-embedded)
     storm_config "$WORK/storm.toml" "$job" "$CSV" off "$ETCDPORT"
     bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 --embed-etcd \
@@ -254,9 +283,16 @@ run_one() { # LOADER RUN
     return 1
     ;;
   esac
+  local tables=$TABLES want=$ROWS
+  case $l in storm-parquet*)
+    tables=$BIG want=$BIGROWS
+    # Its rates are on the table's rows and CSV bytes (bench-report).
+    sed -i "s/^{/{\"rows\":$want,\"bytes\":$BIGBYTES,/" "$res" 2>/dev/null || true
+    ;;
+  esac
   if [ "$ok" -ne 0 ]; then
     echo "   $label failed (exit $ok): see $log.err" >&2
-  elif ! check_rows "$label"; then
+  elif ! check_rows "$label" "$tables" "$want"; then
     echo "{\"label\":\"$label\",\"exit\":[99]}" >"$res"
   fi
   [ -s "$res" ] || echo "{\"label\":\"$label\",\"exit\":[$ok]}" >"$res"

@@ -31,6 +31,10 @@ type result struct {
 	MaxRSS  int64   `json:"max_maxrss_kib"`
 	UserSec float64 `json:"user_s"`
 	SysSec  float64 `json:"sys_s"`
+	// Rows and Bytes (of CSV) are set by a run that loads part of the
+	// dump (the Parquet rows): its rates are on them, not the dump's.
+	Rows  int64 `json:"rows,omitempty"`
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 type loader struct {
@@ -40,6 +44,8 @@ type loader struct {
 	rss   int64              // largest over the runs
 	cpu   []float64
 	fail  int
+	rows  int64 // of a run on part of the dump; 0: the dump's
+	bytes int64
 }
 
 func median(v []float64) float64 {
@@ -108,10 +114,11 @@ func main() {
 		l.byRun[run] = r.WallSec
 		l.cpu = append(l.cpu, r.UserSec+r.SysSec)
 		l.rss = max(l.rss, r.MaxRSS)
+		l.rows, l.bytes = r.Rows, r.Bytes
 	}
 	ratio := func(base string, l *loader) string {
 		b := by[base]
-		if b == nil || len(b.walls) == 0 || len(l.walls) == 0 {
+		if b == nil || len(b.walls) == 0 || len(l.walls) == 0 || l.rows != 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f", median(b.walls)/median(l.walls))
@@ -133,8 +140,12 @@ func main() {
 			runs += fmt.Sprintf(" (%d failed)", l.fail)
 		}
 		m := median(l.walls)
+		rs, bs := *rows, *bytes
+		if l.rows != 0 {
+			rs, bs = l.rows, l.bytes
+		}
 		fmt.Printf("| %s | %s | %s | %.2f | %.0f | %.1f | %.0f | %.1f | %s | %s |\n", name, runs, strings.Join(each, ", "), m,
-			float64(*rows)/m, float64(*bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu), ratio(*myloader, l), ratio(*loaddata, l))
+			float64(rs)/m, float64(bs)/1e6/m, float64(l.rss)/1024, median(l.cpu), ratio(*myloader, l), ratio(*loaddata, l))
 	}
 	for _, name := range []string{"storm-digest", "storm-digest64"} {
 		digestCost(by["storm"], by[name], name)
