@@ -162,3 +162,31 @@ func TestReadSchema(t *testing.T) {
 		t.Errorf("gzip schema: %q, %v", got, err)
 	}
 }
+
+// TestDiscoverParquet: Parquet files by the mydumper naming and by a rule;
+// one wrapped in gzip is refused either way.
+func TestDiscoverParquet(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "shop.t.00001.parquet", []byte("x"))
+	if err := os.MkdirAll(filepath.Join(dir, "export", "orders"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "export", "orders"), "part-0.snappy.parquet", []byte("x"))
+	rules := []Route{{Pattern: `^export/(\w+)/part-\d+.*\.parquet$`, Schema: "shop", Table: "$1", Type: "parquet"}}
+	l, err := DiscoverWith(dir, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Tables) != 2 || l.Tables[0].Name != "orders" || l.Tables[1].Name != "t" ||
+		l.Tables[0].Files[0].Format != FormatParquet || l.Tables[1].Files[0].Format != FormatParquet {
+		t.Fatalf("tables %+v", l.Tables)
+	}
+	writeFile(t, dir, "shop.u.parquet.gz", []byte("x"))
+	if _, err := Discover(dir); err == nil || !strings.Contains(err.Error(), "shop.u.parquet.gz (a Parquet file compresses its own pages") {
+		t.Errorf("error %v", err)
+	}
+	gz := []Route{{Pattern: `\.parquet\.gz$`, Schema: "shop", Table: "u", Type: "parquet"}}
+	if _, err := DiscoverWith(dir, gz); err == nil || !strings.Contains(err.Error(), "compresses its own pages") {
+		t.Errorf("error %v", err)
+	}
+}
