@@ -279,3 +279,58 @@ func TestParquetBadInput(t *testing.T) {
 		t.Errorf("error %v: want a ParseError naming %s", err, p)
 	}
 }
+
+// TestParquetInt96: legacy INT96 timestamps (Impala, Hive, Spark) are
+// instants, written in the target's time zone.
+func TestParquetInt96(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.t.parquet")
+	var cols []parquetgen.Column
+	for _, c := range parquetgen.Columns {
+		// Arrow writes nanosecond timestamps as INT96 when told to.
+		if c.Name == "ts_ns" || c.Name == "wall_ns" || c.Name == "id" {
+			cols = append(cols, c)
+		}
+	}
+	o := parquetgen.Options{FirstID: 1, Rows: 300, RowGroup: 100, Compression: "snappy", Seed: 5, Int96: true}
+	if err := parquetgen.WriteColumns(path, o, cols, nil); err != nil {
+		t.Fatal(err)
+	}
+	info, err := InspectParquet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range info.Columns[1:] {
+		if c.Type != "INT96" {
+			t.Fatalf("column %s is %s, want INT96", c.Name, c.Type)
+		}
+	}
+	loc := time.FixedZone("-03:00", -3*3600)
+	r, err := OpenChunk(Chunk{Path: path, Format: FormatParquet, Start: 0, End: -1, TimeZone: "-03:00"}, DefaultCSV(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	index := map[string]int{}
+	for i, c := range parquetgen.Columns {
+		index[c.Name] = i
+	}
+	for id := int64(1); id <= 300; id++ {
+		row, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := parquetgen.Row(5, id)
+		for k, c := range cols {
+			if c.Kind == parquetgen.Wall {
+				c.Kind = parquetgen.Instant // INT96 holds no such flag: an instant
+			}
+			text, null := expectText(c, all[index[c.Name]], loc)
+			if got := row.Values[k]; got.Null != null || string(got.Data) != text {
+				t.Fatalf("row %d column %s: %q (null %v), want %q", id, c.Name, got.Data, got.Null, text)
+			}
+		}
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Errorf("after the last row: %v", err)
+	}
+}

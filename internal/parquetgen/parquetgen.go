@@ -101,6 +101,8 @@ type Options struct {
 	RowGroup    int64  // rows per row group
 	Compression string // snappy, gzip, zstd or none
 	Seed        uint64
+	// Int96 writes timestamps as legacy INT96 (Impala, Hive, Spark).
+	Int96 bool
 }
 
 // Row returns the values of row id (nil: NULL). Every nullable column is
@@ -214,7 +216,7 @@ func WriteColumns(path string, o Options, cols []Column, extra func(c Column, id
 		return err
 	}
 	defer out.Close()
-	w, err := pqarrow.NewFileWriter(schema, out, props, pqarrow.NewArrowWriterProperties())
+	w, err := pqarrow.NewFileWriter(schema, out, props, pqarrow.NewArrowWriterProperties(pqarrow.WithDeprecatedInt96Timestamps(o.Int96)))
 	if err != nil {
 		return err
 	}
