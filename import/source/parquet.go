@@ -364,10 +364,8 @@ type parquetReader struct {
 
 // openParquet opens a reader over the rows [from, ch.End) of a Parquet chunk.
 func openParquet(ch Chunk, from int64) (Reader, error) {
-	loc, err := timeZone(ch.TimeZone)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ch.Path, err)
-	}
+	// A zone storm can't place matters only to a file with instants.
+	loc, tzErr := timeZone(ch.TimeZone)
 	file, err := os.Open(ch.Path)
 	if err != nil {
 		return nil, err
@@ -381,6 +379,14 @@ func openParquet(ch Chunk, from int64) (Reader, error) {
 	if err != nil {
 		file.Close()
 		return nil, err
+	}
+	if tzErr != nil {
+		for _, c := range r.cols {
+			if c.utc || c.conv == pqInt96 {
+				file.Close()
+				return nil, fmt.Errorf("%s: column %q (Parquet type %s): %w", ch.Path, c.Name, c.Type, tzErr)
+			}
+		}
 	}
 	r.close = file.Close
 	return r, nil

@@ -334,3 +334,35 @@ func TestParquetInt96(t *testing.T) {
 		t.Errorf("after the last row: %v", err)
 	}
 }
+
+// TestParquetTimeZone: a target time zone storm can't place fails only a
+// file that holds instants, naming the column.
+func TestParquetTimeZone(t *testing.T) {
+	dir := t.TempDir()
+	instants := filepath.Join(dir, "instants.parquet")
+	walls := filepath.Join(dir, "walls.parquet")
+	o := parquetgen.Options{FirstID: 1, Rows: 10, RowGroup: 10}
+	if err := parquetgen.WriteColumns(instants, o, []parquetgen.Column{parquetgen.Columns[0], parquetgen.Columns[13]}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := parquetgen.WriteColumns(walls, o, []parquetgen.Column{parquetgen.Columns[0], parquetgen.Columns[16]}, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenChunk(Chunk{Path: instants, Format: FormatParquet, End: -1, TimeZone: "SYSTEM"}, DefaultCSV(), 0, 0)
+	if err == nil || !strings.Contains(err.Error(), `column "ts_ms"`) || !strings.Contains(err.Error(), "SYSTEM") {
+		t.Errorf("instants under SYSTEM: %v", err)
+	}
+	r, err := OpenChunk(Chunk{Path: walls, Format: FormatParquet, End: -1, TimeZone: "SYSTEM"}, DefaultCSV(), 0, 0)
+	if err != nil {
+		t.Fatalf("wall clocks under SYSTEM: %v", err)
+	}
+	r.Close()
+	for _, tz := range []string{"+00:00", "-03:30", "UTC", ""} {
+		r, err := OpenChunk(Chunk{Path: instants, Format: FormatParquet, End: -1, TimeZone: tz}, DefaultCSV(), 0, 0)
+		if err != nil {
+			t.Errorf("zone %q: %v", tz, err)
+			continue
+		}
+		r.Close()
+	}
+}
