@@ -198,10 +198,18 @@ func read(v *viper.Viper, fs *pflag.FlagSet) (*settings, error) {
 			}
 		}
 	}
+	// source.csv.header is true, false or "auto" (the plan looks at each
+	// file's first line): a string the bool field can't take.
+	headerAuto := false
+	if h, ok := v.Get("source.csv.header").(string); ok && strings.EqualFold(strings.TrimSpace(h), "auto") {
+		v.Set("source.csv.header", false)
+		headerAuto = true
+	}
 	var s settings
 	if err := v.Unmarshal(&s); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, fmt.Errorf("config %s: %w (source.csv.header takes true, false or \"auto\")", path, err)
 	}
+	s.Source.CSV.HeaderAuto = headerAuto
 	// Environment lists arrive as one string.
 	for _, list := range []*[]string{&s.Etcd.Endpoints, &s.TiDB.PDAddrs, &s.Target.Host, &s.Target.Hosts} {
 		if len(*list) == 1 && strings.Contains((*list)[0], ",") {

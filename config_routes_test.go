@@ -58,8 +58,8 @@ type = "csv"
 pattern = 'x'
 schema = "shop"
 table = "t"
-type = "parquet"
-`, wantErr: `source.files rule #1 (pattern "x"): type "parquet"`},
+type = "avro"
+`, wantErr: `source.files rule #1 (pattern "x"): type "avro"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -95,6 +95,25 @@ shard-size = 1024
 		}},
 		{name: "bad shard size", env: map[string]string{"STORM_IMPORT_SHARD_SIZE": "big"}, wantErr: `import.shard-size: size "big"`},
 		{name: "zero shard size", env: map[string]string{"STORM_IMPORT_SHARD_SIZE": "0"}, wantErr: `import.shard-size "0" must be positive`},
+		{name: "csv header auto", env: map[string]string{"STORM_SOURCE_CSV_HEADER": "auto"}, check: func(s *settings) string {
+			if c := s.spec().Source.CSV; !c.HeaderAuto || c.Header {
+				return "source.csv.header auto not applied"
+			}
+			return ""
+		}},
+		{name: "csv header false", env: map[string]string{"STORM_SOURCE_CSV_HEADER": "false"}, check: func(s *settings) string {
+			if c := s.spec().Source.CSV; c.HeaderAuto || c.Header {
+				return "source.csv.header false not applied"
+			}
+			return ""
+		}},
+		{name: "csv header by default", check: func(s *settings) string {
+			if c := s.spec().Source.CSV; c.HeaderAuto || !c.Header {
+				return "source.csv.header's default is not true"
+			}
+			return ""
+		}},
+		{name: "bad csv header", env: map[string]string{"STORM_SOURCE_CSV_HEADER": "maybe"}, wantErr: `"auto"`},
 		{name: "bad row hash bits", env: map[string]string{"STORM_VERIFY_ROW_HASH_BITS": "48"}, wantErr: "verify.row-hash-bits: row hash of 48 bits: want 32 or 64"},
 	}
 	for _, c := range cases {

@@ -59,6 +59,15 @@ func TestE2EBadInput(t *testing.T) {
 			writeFile(t, ghost, []byte("id\n1\n"))
 			return ghost
 		}, nil, 1, []string{"has no schema file"}},
+		{"a data file storm cannot read", func(t *testing.T, dir, csv string) string {
+			other := strings.TrimSuffix(csv, ".csv") + ".json"
+			writeFile(t, other, []byte(`{"id": 1}`+"\n"))
+			return filepath.Base(other)
+		}, nil, 1, []string{"format .json is not supported", `type = "ignore"`}},
+		{"csv header auto, one wrong name", func(t *testing.T, dir, csv string) string {
+			replaceField(t, csv, 1, 2, "nmae")
+			return csv + ":1"
+		}, map[string]string{"source.csv.header": `"auto"`}, 1, []string{`"nmae" do not`}},
 		{"truncated gzip", func(t *testing.T, dir, csv string) string {
 			data, err := os.ReadFile(csv)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,8 @@ func TestE2ERoutes(t *testing.T) {
 	// and a note no rule names.
 	writeCompressed(t, filepath.Join(dump, "export", "customers_part9.csv.tmp"), []byte("not,a,customer\n"))
 	writeCompressed(t, filepath.Join(dump, "export", "README.txt"), []byte("exported by hand\n"))
+	// A table with a schema and no data: created, and named in the barrier.
+	writeCompressed(t, filepath.Join(dump, "ddl", "lonely.sql"), []byte("CREATE TABLE lonely (id INT PRIMARY KEY);\n"))
 
 	e.gen.DB = src + "_copy" // the rows are the same: the seed decides them
 	cfg := e.withRules(e.config(map[string]string{"source.dir": fmt.Sprintf("%q", dump)}), fmt.Sprintf(`
@@ -141,8 +144,14 @@ type = "table-schema"
 	}
 	t.Logf("imported in %s", time.Since(start).Round(time.Millisecond))
 	b := e.barrier()
-	if b == nil || b.Status != meta.StatusSucceeded || b.Rows != 20_000 || len(b.Tables) != 4 {
+	if b == nil || b.Status != meta.StatusSucceeded || b.Rows != 20_000 || len(b.Tables) < 4 {
 		t.Fatalf("barrier %+v", b)
+	}
+	if want := e.gen.DB + ".lonely"; strings.Join(b.NoData, " ") != want {
+		t.Errorf("barrier's tables without data %q, want %q", b.NoData, want)
+	}
+	if want := []string{filepath.Join(dump, "export", "README.txt"), filepath.Join(dump, "export", "customers_part9.csv.tmp")}; !slices.Equal(b.Skipped, want) {
+		t.Errorf("barrier's skipped files %q, want %q", b.Skipped, want)
 	}
 	for _, r := range b.Tables {
 		if r.DB != e.gen.DB || !r.OK {

@@ -211,6 +211,10 @@ type PlanSummary struct {
 	Tables    []PlanTable `json:"tables"`
 	Skipped   []string    `json:"skipped,omitempty"`
 	LoadData  bool        `json:"load_data"`
+	// With source.csv.header = "auto": the CSV files (relative to Dir)
+	// whose first line was found to be a header, and those whose was data.
+	CSVHeader   []string `json:"csv_header,omitempty"`
+	CSVNoHeader []string `json:"csv_no_header,omitempty"`
 }
 
 // PlanTable records what the plan leader found for one table, once, so that
@@ -331,11 +335,18 @@ type Barrier struct {
 	Tables []TableResult `json:"tables"`
 	// RowHash names the row hash of the tables' digests (VerifySpec's), for
 	// whoever compares them later.
-	RowHash  string    `json:"row_hash,omitempty"`
-	Rows     int64     `json:"rows"`
-	Bytes    int64     `json:"bytes"`
-	Shards   int       `json:"shards"`
-	Failed   []Failed  `json:"failed,omitempty"`
+	RowHash string   `json:"row_hash,omitempty"`
+	Rows    int64    `json:"rows"`
+	Bytes   int64    `json:"bytes"`
+	Shards  int      `json:"shards"`
+	Failed  []Failed `json:"failed,omitempty"`
+	// Skipped are the source files no table got rows from (paths joined
+	// to their source directory): metadata, views' schemas, files a
+	// [[source.files]] rule ignores. NoData are the tables (db.table) the
+	// plan found no data file for: created, if they were missing, but
+	// empty.
+	Skipped  []string  `json:"skipped,omitempty"`
+	NoData   []string  `json:"no_data_tables,omitempty"`
 	TiKV     string    `json:"tikv,omitempty"`     // what finalize restored on the TiDB cluster
 	Rejected int64     `json:"rejected,omitempty"` // rows refused within import.max-errors: storm_meta.rejected
 	Nodes    []string  `json:"nodes"`

@@ -5,12 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"storm/election"
+	"storm/import/checksum"
 	"storm/import/source"
 	"storm/meta"
 )
@@ -136,20 +140,46 @@ func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 			if err != nil {
 				return nil, err
 			}
+			headers, err := n.detectHeaders(ctx, t)
+			if err != nil {
+				return nil, err
+			}
 			var tableChunks []source.Chunk
 			for _, f := range t.Files {
 				chunks, err := split(f.Path)
 				if err != nil {
 					return nil, election.Fail(fmt.Errorf("split %s: %w", f.Path, err))
 				}
-				tableChunks = append(tableChunks, chunks...)
+				if h, ok := headers[f.Path]; ok {
+					rel, _ := filepath.Rel(src.Dir, f.Path)
+					if h {
+						sum.CSVHeader = append(sum.CSVHeader, filepath.ToSlash(rel))
+					} else {
+						sum.CSVNoHeader = append(sum.CSVNoHeader, filepath.ToSlash(rel))
+					}
+				}
+				if f.Format == source.FormatParquet {
+					if err := n.checkParquet(ctx, t, f); err != nil {
+						return nil, err
+					}
+				}
 				for _, c := range chunks {
+					if h, ok := headers[f.Path]; ok {
+						c.Header = &h
+					}
 					end := c.End
 					if end < 0 {
 						end = f.Size
 					}
+					bytes := end - c.Start
+					if c.Format == source.FormatParquet {
+						// Its offsets count rows.
+						bytes = c.Size
+						c.TimeZone = n.spec.Target.TimeZone
+					}
+					tableChunks = append(tableChunks, c)
 					s := meta.Shard{ID: meta.ShardID(src.ID, t.DB, t.Name, pt.Shards), Source: src.ID,
-						DB: t.DB, Table: t.Name, Chunk: c, Bytes: end - c.Start}
+						DB: t.DB, Table: t.Name, Chunk: c, Bytes: bytes}
 					shards = append(shards, s)
 					pt.Shards++
 					pt.Bytes += s.Bytes
@@ -171,6 +201,77 @@ func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 			"shard_size", sum.ShardSize, "load_data", sum.LoadData)
 		return sum, nil
 	}
+}
+
+// detectHeaders looks at the first line of each CSV file of t when
+// source.csv.header is "auto" and says which begin with a header (by
+// path). A first line of which some fields name columns and some do not
+// fails the plan, naming the file and those fields.
+func (n *Node) detectHeaders(ctx context.Context, t source.Table) (map[string]bool, error) {
+	cfg := n.spec.Source.CSV
+	if !cfg.HeaderAuto {
+		return nil, nil
+	}
+	var cols []string
+	out := map[string]bool{}
+	for _, f := range t.Files {
+		if f.Format != source.FormatCSV {
+			continue
+		}
+		if cols == nil {
+			tc, err := n.columns(ctx, t.DB, t.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range tc {
+				cols = append(cols, c.Name)
+			}
+		}
+		h, err := source.DetectHeader(f, cfg, cols)
+		if err != nil {
+			return nil, election.Fail(fmt.Errorf("table %s.%s: %w", t.DB, t.Name, err))
+		}
+		out[f.Path] = h
+	}
+	return out, nil
+}
+
+// checkParquet fails the plan when a Parquet file of t has a column the
+// table lacks, or a DECIMAL of more fraction digits than its column keeps
+// (the server would round them away). The file's own columns were checked
+// as it was split.
+func (n *Node) checkParquet(ctx context.Context, t source.Table, f source.DataFile) error {
+	info, err := source.InspectParquet(f.Path)
+	if err != nil {
+		return election.Fail(err)
+	}
+	tcols, err := n.digestColumns(ctx, t.DB, t.Name)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, c := range info.Columns {
+		i := slices.IndexFunc(tcols, func(tc checksum.Column) bool { return strings.EqualFold(tc.Name, c.Name) })
+		if i < 0 {
+			bad = append(bad, fmt.Sprintf("column %q (Parquet type %s) is not in table %s.%s", c.Name, c.Type, t.DB, t.Name))
+			continue
+		}
+		scale := -1
+		switch tc := tcols[i]; tc.DataType {
+		case "decimal", "numeric":
+			scale = tc.Scale
+		case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+			scale = 0
+		}
+		if c.Scale > 0 && scale >= 0 && c.Scale > scale {
+			bad = append(bad, fmt.Sprintf("column %q (Parquet type %s) has %d fraction digits, column %s.%s.%s keeps %d: the rest would be rounded away",
+				c.Name, c.Type, c.Scale, t.DB, t.Name, tcols[i].Name, scale))
+		}
+	}
+	if len(bad) > 0 {
+		return election.Fail(fmt.Errorf("%s: %s", f.Path, strings.Join(bad, "; ")))
+	}
+	return nil
 }
 
 // splitFiles starts splitting every data file of the tables, as many at

@@ -82,6 +82,9 @@ type SourceState struct {
 	// Pending are the source's shards nobody works on yet. A node-local
 	// source's wait for its node: nobody else can read them.
 	Pending int `json:"pending"`
+	// Skipped are the files of the source its plan did not load
+	// (relative to its directory), as the plan's summary lists them.
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // waiting lists the sources not planned yet.
@@ -434,6 +437,10 @@ func (t *tracker) status(now time.Time) (*Status, error) {
 			m, planned := t.phases[string(meta.PlanSource(src.ID))]
 			_, alive := t.nodes[src.Node]
 			ss := SourceState{ID: src.ID, Node: src.Node, Planned: planned, Error: m.Error, NodeAlive: src.Node == "" || alive}
+			var ps meta.PlanSummary
+			if m.Summary != nil && meta.Decode("plan summary", m.Summary, &ps) == nil {
+				ss.Skipped = ps.Skipped
+			}
 			for id := range t.shards {
 				_, done := t.done[id]
 				_, failed := t.failed[id]
@@ -607,6 +614,11 @@ func (st *Status) Print(w io.Writer) {
 			fmt.Fprintf(w, "source %s: %d shard(s) wait for node %s to come back: only it can read them\n", s.ID, s.Pending, s.Node)
 		}
 	}
+	for _, s := range st.Sources {
+		if len(s.Skipped) > 0 {
+			fmt.Fprintf(w, "source %s: %d file(s) skipped: %s\n", s.ID, len(s.Skipped), strings.Join(s.Skipped, ", "))
+		}
+	}
 	if c := st.Cancel; c != nil && st.Barrier == nil {
 		fmt.Fprintf(w, "cancel requested by %s at %s %s\n", c.By, c.At.Format(time.RFC3339), c.Reason)
 	}
@@ -618,6 +630,9 @@ func (st *Status) Print(w io.Writer) {
 		fmt.Fprintf(w, "barrier: %s, %d rows, %d shards, %.1fs, nodes %s\n", b.Status, b.Rows, b.Shards, b.Seconds, strings.Join(b.Nodes, ","))
 		if b.Reason != "" {
 			fmt.Fprintf(w, "reason: %s\n", b.Reason)
+		}
+		if len(b.NoData) > 0 {
+			fmt.Fprintf(w, "tables with no data file (created, left empty): %s\n", strings.Join(b.NoData, ", "))
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func TestStatusSums(t *testing.T) {
 			m["phase/"+string(meta.PlanSource("s1"))] = meta.PhaseMarker{By: "n1"}
 		}, func(t *testing.T, st *Status) {
 			want := []SourceState{{ID: "s1", Planned: true, NodeAlive: true}, {ID: "s2", Node: "h2"}}
-			if len(st.Sources) != 2 || st.Sources[0] != want[0] || st.Sources[1] != want[1] || st.ETA != nil {
+			if len(st.Sources) != 2 || !reflect.DeepEqual(st.Sources, want) || st.ETA != nil {
 				t.Errorf("sources %+v, eta %v", st.Sources, st.ETA)
 			}
 			var buf bytes.Buffer
@@ -261,3 +262,25 @@ func TestPhaseLog(t *testing.T) {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6*math.Max(1, math.Abs(b)) }
+
+// TestStatusSkipped: the files a source's plan skipped are listed per
+// source, and the barrier's tables without a data file are named.
+func TestStatusSkipped(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	sum := meta.PlanSummary{Source: meta.MainSource, Skipped: []string{"metadata", "shop.v-schema-view.sql"}}
+	st := statusOf(t, now, map[string]any{
+		"spec":                   meta.SpecRecord{Spec: meta.Spec{Source: meta.SourceSpec{Dir: "/dump"}}, CreatedAt: now.Add(-time.Minute)},
+		"phase/plan-source/main": meta.PhaseMarker{Phase: meta.PlanSource(meta.MainSource), By: "n1", Summary: []byte(meta.Encode(sum))},
+		"barrier":                meta.Barrier{Status: meta.StatusSucceeded, NoData: []string{"shop.empty"}, Skipped: []string{"/dump/metadata"}},
+	})
+	if len(st.Sources) != 1 || strings.Join(st.Sources[0].Skipped, " ") != "metadata shop.v-schema-view.sql" {
+		t.Fatalf("sources %+v", st.Sources)
+	}
+	var out bytes.Buffer
+	st.Print(&out)
+	for _, want := range []string{"source main: 2 file(s) skipped: metadata, shop.v-schema-view.sql", "tables with no data file (created, left empty): shop.empty"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%q not in:\n%s", want, out.String())
+		}
+	}
+}

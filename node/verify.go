@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -213,7 +214,9 @@ func (st *jobState) mergeSources(markers []meta.PhaseMarker) error {
 		}
 		st.planSum.Shards += ps.Shards
 		st.planSum.Bytes += ps.Bytes
-		st.planSum.Skipped = append(st.planSum.Skipped, ps.Skipped...)
+		for _, rel := range ps.Skipped {
+			st.planSum.Skipped = append(st.planSum.Skipped, filepath.Join(ps.Dir, rel))
+		}
 		for _, pt := range ps.Tables {
 			key := pt.DB + "." + pt.Table
 			i, ok := tables[key]
@@ -348,6 +351,9 @@ func digestOf(m map[string]*checksum.Digest, key string) checksum.Digest {
 	return checksum.Digest{}
 }
 
+// maxBarrierSkipped is how many skipped files the barrier names.
+const maxBarrierSkipped = 1000
+
 // finalize writes the barrier: the one signal that the whole parallel
 // import has ended, and how.
 func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
@@ -409,6 +415,17 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 		b.Status, b.Reason = meta.StatusFailed, "verify: "+st.verify.Error
 	}
 	b.Failed = st.failed[:min(len(st.failed), 20)]
+	// One etcd value holds the barrier: a dump of many thousand
+	// skipped files is named in part (storm status lists them all).
+	b.Skipped = st.planSum.Skipped
+	if len(b.Skipped) > maxBarrierSkipped {
+		b.Skipped = append(b.Skipped[:maxBarrierSkipped:maxBarrierSkipped], fmt.Sprintf("... and %d more", len(b.Skipped)-maxBarrierSkipped))
+	}
+	for _, t := range st.planSum.Tables {
+		if t.Shards == 0 {
+			b.NoData = append(b.NoData, t.DB+"."+t.Table)
+		}
+	}
 	for id := range nodes {
 		if id != "" {
 			b.Nodes = append(b.Nodes, id)

@@ -236,7 +236,7 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 		}
 		res := f.res
 		written += f.rows - int64(res.Rejected)
-		n.metrics.bytes.Add(res.Checkpoint.NextOffset - max(cp.NextOffset, s.Chunk.Start))
+		n.metrics.bytes.Add(doneBytes(s, res.Checkpoint.NextOffset) - doneBytes(s, cp.NextOffset))
 		cp = res.Checkpoint
 		if res.Parts > 1 {
 			log.Warn("batch split to fit the target's transaction size limit; a smaller import.batch-size saves the retries",
@@ -249,7 +249,7 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 		n.metrics.batches.Add(1)
 		if time.Since(lastSent) > n.cfg.ProgressInterval {
 			lastSent = time.Now()
-			n.putProgress(ctx, s.ID, cp.Rows, cp.NextOffset-s.Chunk.Start)
+			n.putProgress(ctx, s.ID, cp.Rows, doneBytes(s, cp.NextOffset))
 		}
 		return nil
 	}
@@ -345,6 +345,21 @@ func (w *worker) write(ctx context.Context, log *slog.Logger, s meta.Shard, cp s
 		return cp, written, dcols, err
 	}
 	return cp, written, dcols, nil
+}
+
+// doneBytes is how many of the shard's source bytes lie before offset
+// off. A Parquet chunk's offsets count rows: its bytes are shared evenly
+// among them.
+func doneBytes(s meta.Shard, off int64) int64 {
+	off = max(off, s.Chunk.Start)
+	if s.Chunk.Format != source.FormatParquet {
+		return off - s.Chunk.Start
+	}
+	rows := s.Chunk.End - s.Chunk.Start
+	if rows <= 0 {
+		return 0
+	}
+	return int64(float64(s.Bytes) * float64(off-s.Chunk.Start) / float64(rows))
 }
 
 // flushed is how a batch committed in the background went.

@@ -106,7 +106,14 @@ func cSVErrors(t *testing.T) {
 		{"unclosed quote", "1,a\n2,\"b\nc\n", 2, "unclosed", 1},
 		{"unclosed after escape", "\"ab\\", 1, "unclosed", 0},
 		{"garbage after quote", "1,a\n\"ab\"c,d\n", 2, "after the closing quote", 1},
-		{"garbage on a later line", "\"a\nb\" x\n", 2, "after the closing quote", 0},
+		// The record begins on line 1: the error names it, and where the
+		// problem is.
+		{"garbage on a later line", "\"a\nb\" x\n", 1, "after the closing quote of a field at line 2", 0},
+		// An unclosed quote is found at the end of the input: the error
+		// names the line the record began on and the one the parser
+		// stopped on.
+		{"unclosed quote, lines after it", "1,a\n2,\"b\n3,c\n4,d\n", 2, "unclosed quoted field (it begins on line 2; the parser stopped on line 5", 1},
+		{"unclosed quote in a later field", "1,a\n2,\"b\nc\",\"d\ne\n", 2, "unclosed quoted field at line 3 (it begins on line 2; the parser stopped on line 5", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"fmt"
 )
 
 // csvParser turns the bytes of a CSV stream into records. The splitter runs
@@ -11,6 +12,9 @@ type csvParser struct {
 	s    scanner
 	file string
 	line int64 // line number at s.offset()
+	// recLine is the line the current record began on, which errors name
+	// beside the line the parser stopped on.
+	recLine int64
 
 	sep, term, delim, null []byte
 	crlf                   bool // term is "\n" or "\r\n"
@@ -132,6 +136,7 @@ func (p *csvParser) readRecord(discard bool) (recKind, error) {
 		p.line += p.termNL
 		return recBlank, nil
 	}
+	p.recLine = p.line
 	for {
 		var end fieldEnd
 		var err error
@@ -384,6 +389,16 @@ func (p *csvParser) closeQuote() (end fieldEnd, doubled bool, err error) {
 	return 0, false, p.errorAt(p.line, s.offset(), "unexpected content after the closing quote of a field")
 }
 
+// errorAt reports a problem found at line and off in the current record:
+// the error names the line the record began on, where the problem is if
+// that is another line, and the line the parser stopped on.
 func (p *csvParser) errorAt(line, off int64, reason string) error {
-	return &ParseError{File: p.file, Line: line, Offset: off, Reason: reason}
+	start := p.recLine
+	if start < 1 || start > line {
+		start = line
+	}
+	if line > start {
+		reason += fmt.Sprintf(" at line %d", line)
+	}
+	return &ParseError{File: p.file, Line: start, Stopped: p.line, Offset: off, Reason: reason}
 }

@@ -47,13 +47,18 @@ var ignoredSchemas = []string{"-schema-triggers.sql", "-schema-post.sql", "-sche
 //	<db>-schema-create.sql       CREATE DATABASE
 //	<db>.<table>-schema.sql      CREATE TABLE
 //	<db>.<table>[.<part>].csv    rows; also .sql, and either with .gz or .zst
+//	<db>.<table>[.<part>].parquet  rows, in Apache Parquet
 //
 // Names are split at their first two dots, so database and table names must
 // not contain dots. Everything else, such as metadata and the schemas of
 // views and triggers, is listed in Skipped. So is the placeholder
 // <db>.<view>-schema.sql (a CREATE TABLE with the view's columns) that
 // mydumper and Dumpling write next to <db>.<view>-schema-view.sql: creating
-// it would leave a table where the source had a view. The result is sorted.
+// it would leave a table where the source had a view. A file in dir named
+// like a table's data file, <db>.<table>[.<part>].<ext>[.<compression>],
+// whose format or compression storm cannot read is an error naming it, not
+// a skip: its table would be imported without its rows. The result is
+// sorted.
 func Discover(dir string) (*Layout, error) {
 	return DiscoverWith(dir, nil)
 }
@@ -118,6 +123,7 @@ func DiscoverWith(dir string, routes []Route) (*Layout, error) {
 		return nil
 	}
 	var check []oneTableCheck // rule-routed SQL files to read through
+	var unreadable []string   // data-like names storm cannot read
 	for _, e := range entries {
 		if !e.regular {
 			l.Skipped = append(l.Skipped, e.rel)
@@ -158,6 +164,10 @@ func DiscoverWith(dir string, routes []Route) (*Layout, error) {
 		f, ok := classify(name)
 		switch {
 		case !ok:
+			if why := cannotRead(name); why != "" {
+				unreadable = append(unreadable, e.rel+" ("+why+")")
+				continue
+			}
 			l.Skipped = append(l.Skipped, e.rel)
 		case f.kind == kindDBSchema:
 			setSchema(&db(f.db).SchemaFile, e)
@@ -168,6 +178,13 @@ func DiscoverWith(dir string, routes []Route) (*Layout, error) {
 				return nil, err
 			}
 		}
+	}
+	if len(unreadable) > 0 {
+		// Skipping them would import the table without their rows and
+		// still report success.
+		return nil, fmt.Errorf("%d file(s) named like table data that storm cannot read: %s; "+
+			"add a [[source.files]] rule with type = \"ignore\" for files that are not to be loaded",
+			len(unreadable), strings.Join(unreadable, ", "))
 	}
 	if err := checkOneTable(check); err != nil {
 		return nil, err
@@ -312,14 +329,44 @@ func classify(name string) (f fileName, ok bool) {
 		f.format = FormatCSV
 	case hasSuffixFold(base, ".sql"):
 		f.format = FormatSQL
+	case hasSuffixFold(base, ".parquet") && comp == CompressionNone:
+		f.format = FormatParquet
 	default:
 		return f, false
 	}
-	base = base[:len(base)-4]
+	base = base[:strings.LastIndexByte(base, '.')]
 	f.db, base, ok = strings.Cut(base, ".")
 	f.table, _, _ = strings.Cut(base, ".")
 	return f, ok && f.db != "" && f.table != ""
 }
+
+// cannotRead says why a file name classify rejected still looks like a
+// table's data file, <db>.<table>[.<part>].<ext>[.<compression>], that
+// storm cannot read; "" when it does not look like one (metadata, the
+// schemas of views and triggers, names with fewer than three parts).
+func cannotRead(name string) string {
+	base, comp := trimCompression(name)
+	if strings.Contains(base, "-schema") {
+		return ""
+	}
+	if hasSuffixFold(base, ".parquet") && comp != CompressionNone {
+		return "a Parquet file compresses its own pages: storm reads it only as it is, not wrapped in gzip or zstd"
+	}
+	parts := strings.Split(base, ".")
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return ""
+	}
+	ext := strings.ToLower(parts[len(parts)-1])
+	if len(parts) >= 4 {
+		if prev := strings.ToLower(parts[len(parts)-2]); knownFormats[prev] {
+			return fmt.Sprintf("compression .%s is not supported: gz and zst are", ext)
+		}
+	}
+	return fmt.Sprintf("format .%s is not supported: csv, sql and parquet are", ext)
+}
+
+// knownFormats are the data file extensions storm reads.
+var knownFormats = map[string]bool{"csv": true, "sql": true, "parquet": true}
 
 func trimCompression(name string) (string, Compression) {
 	if b, ok := cutSuffixFold(name, ".gz"); ok {

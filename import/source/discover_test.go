@@ -29,7 +29,6 @@ func TestDiscover(t *testing.T) {
 		"readme.txt":                     "",
 		"noext":                          "",
 		".hidden.t.sql":                  "",
-		"shop.parquet.0.parquet":         "",
 	}
 	for name, data := range files {
 		writeFile(t, dir, name, []byte(data))
@@ -62,7 +61,7 @@ func TestDiscover(t *testing.T) {
 	if !reflect.DeepEqual(l.Tables, wantTables) {
 		t.Errorf("tables %+v\nwant %+v", l.Tables, wantTables)
 	}
-	wantSkipped := []string{".hidden.t.sql", "metadata", "noext", "readme.txt", "shop.parquet.0.parquet",
+	wantSkipped := []string{".hidden.t.sql", "metadata", "noext", "readme.txt",
 		"shop.seq-schema-sequence.sql", "shop.users-schema-post.sql", "shop.users-schema-triggers.sql",
 		"shop.v-schema-view.sql", "shop.v-schema.sql", "sub.t.sql"}
 	if !reflect.DeepEqual(l.Skipped, wantSkipped) {
@@ -70,6 +69,53 @@ func TestDiscover(t *testing.T) {
 	}
 	if l.Dir != dir {
 		t.Errorf("dir %q", l.Dir)
+	}
+}
+
+// TestDiscoverUnreadable: a file named like a table's data file that storm
+// cannot read fails the discovery naming it and why, unless a rule ignores
+// it.
+func TestDiscoverUnreadable(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  []string
+		routes []Route
+		want   []string // in the error; nil: no error
+	}{
+		{"unknown format", []string{"shop.t.json", "shop.t.00001.csv"}, nil,
+			[]string{"shop.t.json (format .json is not supported"}},
+		{"unknown compression", []string{"shop.t.00001.csv.bz2"}, nil,
+			[]string{"shop.t.00001.csv.bz2 (compression .bz2 is not supported"}},
+		{"every one named", []string{"shop.a.avro", "shop.b.1.csv.lz4"}, nil,
+			[]string{"2 file(s)", "shop.a.avro", "shop.b.1.csv.lz4", `type = "ignore"`}},
+		{"ignored by a rule", []string{"shop.t.json", "shop.t.csv"}, []Route{{Pattern: `\.json$`, Type: "ignore"}}, nil},
+		{"not data-like", []string{"readme.txt", "notes", "shop.t-schema-view.sql", "shop.t-schema-triggers.sql"}, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.files {
+				writeFile(t, dir, f, []byte("1\n"))
+			}
+			l, err := DiscoverWith(dir, tc.routes)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("error %v", err)
+				}
+				if len(l.Skipped) == 0 && tc.routes != nil {
+					t.Errorf("nothing skipped")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error; tables %+v, skipped %q", l.Tables, l.Skipped)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
 	}
 }
 
@@ -114,5 +160,33 @@ func TestReadSchema(t *testing.T) {
 	p := writeFile(t, dir, "shop.t-schema.sql.gz", compress(t, CompressionGzip, []byte("CREATE TABLE t (x int);")))
 	if got, err := ReadSchema(p); err != nil || got != "CREATE TABLE t (x int)" {
 		t.Errorf("gzip schema: %q, %v", got, err)
+	}
+}
+
+// TestDiscoverParquet: Parquet files by the mydumper naming and by a rule;
+// one wrapped in gzip is refused either way.
+func TestDiscoverParquet(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "shop.t.00001.parquet", []byte("x"))
+	if err := os.MkdirAll(filepath.Join(dir, "export", "orders"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "export", "orders"), "part-0.snappy.parquet", []byte("x"))
+	rules := []Route{{Pattern: `^export/(\w+)/part-\d+.*\.parquet$`, Schema: "shop", Table: "$1", Type: "parquet"}}
+	l, err := DiscoverWith(dir, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Tables) != 2 || l.Tables[0].Name != "orders" || l.Tables[1].Name != "t" ||
+		l.Tables[0].Files[0].Format != FormatParquet || l.Tables[1].Files[0].Format != FormatParquet {
+		t.Fatalf("tables %+v", l.Tables)
+	}
+	writeFile(t, dir, "shop.u.parquet.gz", []byte("x"))
+	if _, err := Discover(dir); err == nil || !strings.Contains(err.Error(), "shop.u.parquet.gz (a Parquet file compresses its own pages") {
+		t.Errorf("error %v", err)
+	}
+	gz := []Route{{Pattern: `\.parquet\.gz$`, Schema: "shop", Table: "u", Type: "parquet"}}
+	if _, err := DiscoverWith(dir, gz); err == nil || !strings.Contains(err.Error(), "compresses its own pages") {
+		t.Errorf("error %v", err)
 	}
 }

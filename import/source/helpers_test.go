@@ -100,7 +100,7 @@ func checkParseError(t *testing.T, err error, line int64, substr string) {
 	if !errors.As(err, &pe) {
 		t.Fatalf("error %v: want a *ParseError", err)
 	}
-	if pe.Line != line || !strings.Contains(pe.Reason, substr) || pe.File == "" {
+	if pe.Line != line || !strings.Contains(pe.Error(), substr) || pe.File == "" {
 		t.Errorf("error %v: want line %d and %q", err, line, substr)
 	}
 }

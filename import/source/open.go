@@ -39,12 +39,17 @@ func OpenChunk(ch Chunk, csv CSVConfig, resumeOffset, resumeLine int64) (Reader,
 	if resumeLine < 1 {
 		resumeLine = 1
 	}
+	if ch.Header != nil {
+		csv.Header = *ch.Header
+	}
 	switch ch.Format {
 	case FormatCSV:
 		if ch.Compression != CompressionNone && ch.Start != 0 {
 			return nil, fmt.Errorf("%s: a compressed file cannot be read from offset %d", ch.Path, ch.Start)
 		}
 		return openCSV(ch, csv, resumeOffset, resumeLine)
+	case FormatParquet:
+		return openParquet(ch, max(ch.Start, resumeOffset))
 	case FormatSQL:
 		if ch.Start != 0 {
 			return nil, fmt.Errorf("%s: an SQL file cannot be read from offset %d", ch.Path, ch.Start)

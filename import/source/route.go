@@ -17,7 +17,7 @@ type Route struct {
 	Pattern string `json:"pattern" mapstructure:"pattern"`
 	Schema  string `json:"schema,omitempty" mapstructure:"schema"` // the target database
 	Table   string `json:"table,omitempty" mapstructure:"table"`
-	// Type: csv | sql (rows), schema (CREATE DATABASE; also "schema-schema"),
+	// Type: csv | sql | parquet (rows), schema (CREATE DATABASE; also "schema-schema"),
 	// table-schema (CREATE TABLE) or ignore (skip the file).
 	Type string `json:"type" mapstructure:"type"`
 	// Compression: gz | gzip | zst | zstd | none; empty: from the file's
@@ -29,6 +29,7 @@ type Route struct {
 const (
 	RouteCSV         = "csv"
 	RouteSQL         = "sql"
+	RouteParquet     = "parquet"
 	RouteSchema      = "schema"
 	RouteTableSchema = "table-schema"
 	RouteIgnore      = "ignore"
@@ -36,7 +37,7 @@ const (
 
 // routeTypes are the values a rule's Type may expand to, with what they mean.
 var routeTypes = map[string]string{
-	RouteCSV: RouteCSV, RouteSQL: RouteSQL, RouteSchema: RouteSchema, "schema-schema": RouteSchema,
+	RouteCSV: RouteCSV, RouteSQL: RouteSQL, RouteParquet: RouteParquet, RouteSchema: RouteSchema, "schema-schema": RouteSchema,
 	RouteTableSchema: RouteTableSchema, RouteIgnore: RouteIgnore,
 }
 
@@ -93,10 +94,10 @@ func compileRoute(n int, r Route) (compiledRoute, error) {
 	typ := strings.ToLower(strings.TrimSpace(r.Type))
 	switch {
 	case typ == "":
-		return c, fmt.Errorf("%s: no type (csv, sql, schema, table-schema or ignore)", name)
+		return c, fmt.Errorf("%s: no type (csv, sql, parquet, schema, table-schema or ignore)", name)
 	case !strings.Contains(typ, "$"):
 		if _, ok := routeTypes[typ]; !ok {
-			return c, fmt.Errorf("%s: type %q: want csv, sql, schema, table-schema or ignore", name, r.Type)
+			return c, fmt.Errorf("%s: type %q: want csv, sql, parquet, schema, table-schema or ignore", name, r.Type)
 		}
 	}
 	comp := strings.ToLower(strings.TrimSpace(r.Compression))
@@ -109,7 +110,7 @@ func compileRoute(n int, r Route) (compiledRoute, error) {
 		return c, fmt.Errorf("%s: no schema (the target database, e.g. \"$1\")", name)
 	}
 	switch routeTypes[typ] {
-	case RouteCSV, RouteSQL, RouteTableSchema:
+	case RouteCSV, RouteSQL, RouteParquet, RouteTableSchema:
 		if strings.TrimSpace(r.Table) == "" {
 			return c, fmt.Errorf("%s: no table (e.g. \"$2\")", name)
 		}
@@ -147,7 +148,7 @@ func route(rules []compiledRoute, rel string) (routed, error) {
 		typ := strings.ToLower(expand(r.Type))
 		kind, ok := routeTypes[typ]
 		if !ok {
-			return fail("type %q (from %q): want csv, sql, schema, table-schema or ignore", typ, r.Type)
+			return fail("type %q (from %q): want csv, sql, parquet, schema, table-schema or ignore", typ, r.Type)
 		}
 		out.kind = kind
 		if kind == RouteIgnore {
@@ -178,6 +179,11 @@ func route(rules []compiledRoute, rel string) (routed, error) {
 			out.format = FormatCSV
 		case RouteSQL:
 			out.format = FormatSQL
+		case RouteParquet:
+			if out.comp != CompressionNone {
+				return fail("a Parquet file compresses its own pages: storm reads it only as it is, not wrapped in gzip or zstd")
+			}
+			out.format = FormatParquet
 		}
 		return out, nil
 	}

@@ -33,7 +33,7 @@ func TestCheckRoutes(t *testing.T) {
 			"source.files rule #2 (pattern \"([a-z\"): error parsing regexp: missing closing ]"},
 		{"no pattern", []Route{{Schema: "d", Table: "t", Type: "csv"}}, "rule #1 (pattern \"\"): no pattern"},
 		{"no type", []Route{{Pattern: "x", Schema: "d", Table: "t"}}, "rule #1 (pattern \"x\"): no type"},
-		{"bad type", []Route{{Pattern: "x", Schema: "d", Table: "t", Type: "parquet"}}, `type "parquet": want csv, sql`},
+		{"bad type", []Route{{Pattern: "x", Schema: "d", Table: "t", Type: "avro"}}, `type "avro": want csv, sql, parquet`},
 		{"bad compression", []Route{{Pattern: "x", Schema: "d", Table: "t", Type: "csv", Compression: "snappy"}}, `compression "snappy"`},
 		{"no schema", []Route{{Pattern: "x", Table: "t", Type: "sql"}}, "rule #1 (pattern \"x\"): no schema"},
 		{"no table", []Route{{Pattern: "x", Schema: "d", Type: "table-schema"}}, "rule #1 (pattern \"x\"): no table"},

@@ -7,7 +7,8 @@ import (
 )
 
 // Split cuts f into chunks of about shardSize bytes. Only uncompressed CSV
-// files larger than shardSize are split; any other file is one chunk.
+// files larger than shardSize and Parquet files (by row groups) are split;
+// any other file is one chunk.
 //
 // Cut k is nominally at k*shardSize and moves forward to the first row start
 // at or after it, so a chunk holds the rows starting inside its range and
@@ -19,6 +20,9 @@ import (
 // quoted terminators are never mistaken for row ends. Either way StartLine is
 // exact.
 func Split(f DataFile, shardSize int64, csv CSVConfig) ([]Chunk, error) {
+	if f.Format == FormatParquet {
+		return splitParquet(f, shardSize)
+	}
 	whole := []Chunk{{Path: f.Path, Format: f.Format, Compression: f.Compression, Start: 0, End: -1, StartLine: 1}}
 	if f.Format != FormatCSV || f.Compression != CompressionNone || shardSize <= 0 || f.Size <= shardSize {
 		return whole, nil
@@ -107,6 +111,7 @@ func (p *csvParser) skipRecordFast() (recKind, error) {
 		p.line += p.termNL
 		return recBlank, nil
 	}
+	p.recLine = p.line
 	sep, term := p.sep[0], p.term[0]
 	stop := &p.stopUnq
 	fieldStart := true

@@ -124,6 +124,7 @@ func sQLErrors(t *testing.T) {
 		rowsOK   int
 	}{
 		{"unterminated string", "INSERT INTO t VALUES (1,'a'),\n(2,'b\n\n", 2, "unterminated string", 1},
+		{"unterminated string, lines after it", "INSERT INTO t VALUES (1,'a'),\n(2,'b\nc\nd\n", 2, "unterminated string (it begins on line 2; the parser stopped on line 5", 1},
 		{"unterminated escape", "INSERT INTO t VALUES ('a\\", 1, "unterminated string", 0},
 		{"tuple not closed", "INSERT INTO t VALUES (1,2),\n(3,\n4", 2, "tuple not closed", 1},
 		{"unexpected token", "INSERT INTO t VALUES (1,2)\n(3,4);", 2, "unexpected", 1},

@@ -249,7 +249,7 @@ func (r *sqlReader) ident() (string, error) {
 			if err := s.failure(); err != nil {
 				return "", err
 			}
-			return "", &ParseError{File: r.file, Line: line, Offset: off, Reason: "unterminated quoted name"}
+			return "", &ParseError{File: r.file, Line: line, Stopped: r.line, Offset: off, Reason: "unterminated quoted name"}
 		}
 		c := s.buf[s.pos]
 		s.pos++
@@ -370,7 +370,7 @@ func (r *sqlReader) skipBlockComment() error {
 			if err := s.failure(); err != nil {
 				return err
 			}
-			return &ParseError{File: r.file, Line: line, Offset: off, Reason: "unterminated comment"}
+			return &ParseError{File: r.file, Line: line, Stopped: r.line, Offset: off, Reason: "unterminated comment"}
 		}
 		c := s.buf[s.pos]
 		s.pos++

@@ -13,7 +13,7 @@ func (r *sqlReader) tuple() (Row, error) {
 		if err != io.EOF {
 			return err
 		}
-		return &ParseError{File: r.file, Line: line, Offset: off, Reason: "tuple not closed: the input ends inside it"}
+		return &ParseError{File: r.file, Line: line, Stopped: r.line, Offset: off, Reason: "tuple not closed: the input ends inside it"}
 	}
 	s.pos++
 	r.data, r.ends, r.nulls = r.data[:0], r.ends[:0], r.nulls[:0]
@@ -94,7 +94,7 @@ func (r *sqlReader) value(c byte, literalOnly bool) error {
 		case bytes.EqualFold(w, kwFalse):
 			r.data = append(r.data, '0')
 		default:
-			return &ParseError{File: r.file, Line: line, Offset: off, Reason: "unexpected " + quote(w) + ", expected a value (only literals are supported)"}
+			return &ParseError{File: r.file, Line: line, Stopped: r.line, Offset: off, Reason: "unexpected " + quote(w) + ", expected a value (only literals are supported)"}
 		}
 	default:
 		return r.unexpected("a value")
@@ -164,7 +164,7 @@ func (r *sqlReader) str(q byte, discard bool) error {
 				if err := s.failure(); err != nil {
 					return err
 				}
-				return &ParseError{File: r.file, Line: line, Offset: off, Reason: "unterminated string"}
+				return &ParseError{File: r.file, Line: line, Stopped: r.line, Offset: off, Reason: "unterminated string"}
 			}
 			continue
 		}
@@ -178,7 +178,7 @@ func (r *sqlReader) str(q byte, discard bool) error {
 				if err := s.failure(); err != nil {
 					return err
 				}
-				return &ParseError{File: r.file, Line: line, Offset: off, Reason: "unterminated string"}
+				return &ParseError{File: r.file, Line: line, Stopped: r.line, Offset: off, Reason: "unterminated string"}
 			}
 			e := s.buf[s.pos+1]
 			s.pos += 2
@@ -257,7 +257,7 @@ func (r *sqlReader) number() error {
 		}
 	}
 	if digits == 0 || i != len(t) {
-		return &ParseError{File: r.file, Line: line, Offset: off, Reason: "malformed number " + quote(t)}
+		return &ParseError{File: r.file, Line: line, Stopped: r.line, Offset: off, Reason: "malformed number " + quote(t)}
 	}
 	return nil
 }
@@ -290,7 +290,7 @@ func (r *sqlReader) radix(kind, closing byte) error {
 		if err := s.failure(); err != nil {
 			return err
 		}
-		return &ParseError{File: r.file, Line: line, Offset: off, Reason: "malformed " + name + " literal"}
+		return &ParseError{File: r.file, Line: line, Stopped: r.line, Offset: off, Reason: "malformed " + name + " literal"}
 	}
 	if kind == 'x' {
 		r.data = r.data[:start+decodeHex(digits)]

@@ -10,6 +10,9 @@ type Format string
 const (
 	FormatCSV Format = "csv"
 	FormatSQL Format = "sql"
+	// FormatParquet is an Apache Parquet file: its chunks count rows, not
+	// bytes (parquet.go).
+	FormatParquet Format = "parquet"
 )
 
 // Compression of a data file. Compressed files are never split.
@@ -23,10 +26,14 @@ const (
 
 // CSVConfig mirrors TiDB Lightning's [mydumper.csv] section.
 type CSVConfig struct {
-	Separator       string `json:"separator" mapstructure:"separator"`               // field separator, default ","
-	Delimiter       string `json:"delimiter" mapstructure:"delimiter"`               // quote character, default `"`; empty: no quoting
-	Terminator      string `json:"terminator" mapstructure:"terminator"`             // line terminator; empty: "\n" or "\r\n"
-	Header          bool   `json:"header" mapstructure:"header"`                     // the first line holds column names
+	Separator  string `json:"separator" mapstructure:"separator"`   // field separator, default ","
+	Delimiter  string `json:"delimiter" mapstructure:"delimiter"`   // quote character, default `"`; empty: no quoting
+	Terminator string `json:"terminator" mapstructure:"terminator"` // line terminator; empty: "\n" or "\r\n"
+	Header     bool   `json:"header" mapstructure:"header"`         // the first line holds column names
+	// HeaderAuto (source.csv.header = "auto") has the plan look at each
+	// file's first line (DetectHeader) and record what it found in the
+	// file's chunks (Chunk.Header); Header is then false.
+	HeaderAuto      bool   `json:"header-auto,omitempty" mapstructure:"-"`
 	Null            string `json:"null" mapstructure:"null"`                         // the text that means NULL, default `\N`
 	BackslashEscape bool   `json:"backslash-escape" mapstructure:"backslash-escape"` // `\` escapes the next character
 	// StrictFormat promises that no quoted field holds a line terminator, so
@@ -126,16 +133,33 @@ type Chunk struct {
 	Start       int64       `json:"start"`
 	End         int64       `json:"end"`
 	StartLine   int64       `json:"start_line"` // line number at Start (1 for the file start)
+	// Header, when set, says whether the CSV file's first line is a
+	// header, in place of CSVConfig.Header: the plan's finding under
+	// source.csv.header = "auto".
+	Header *bool `json:"header,omitempty"`
+	// Size is a Parquet chunk's compressed bytes, for progress: its Start
+	// and End count rows.
+	Size int64 `json:"size,omitempty"`
+	// TimeZone is the target's time_zone, in which a Parquet chunk's
+	// instants (timestamps adjusted to UTC) are written.
+	TimeZone string `json:"time_zone,omitempty"`
 }
 
 // ParseError says which row of which file could not be read, and why.
 type ParseError struct {
-	File   string
-	Line   int64
-	Offset int64
-	Reason string
+	File string
+	Line int64 // where the record (or the value) that could not be read begins
+	// Stopped is the line where the parser gave up, when it knows it: an
+	// unclosed quote is found at the end of the input, not where it opens.
+	Stopped int64
+	Offset  int64
+	Reason  string
 }
 
 func (e *ParseError) Error() string {
+	if e.Stopped > e.Line {
+		return fmt.Sprintf("%s:%d: %s (it begins on line %d; the parser stopped on line %d, byte offset %d)",
+			e.File, e.Line, e.Reason, e.Line, e.Stopped, e.Offset)
+	}
 	return fmt.Sprintf("%s:%d: %s (byte offset %d)", e.File, e.Line, e.Reason, e.Offset)
 }
