@@ -1,0 +1,203 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"storm/internal/s3test"
+)
+
+// startS3 runs a private S3 server and points this package at it.
+func startS3(t *testing.T) (*s3test.Server, context.Context) {
+	t.Helper()
+	srv := s3test.StartT(t)
+	ConfigureS3(S3Config{Endpoint: srv.Endpoint(), Region: s3test.Region, ForcePathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
+	t.Cleanup(func() { ConfigureS3(S3Config{}) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	if err := srv.CreateBucket(ctx, "dump"); err != nil {
+		t.Fatal(err)
+	}
+	return srv, ctx
+}
+
+func TestS3ListAndRead(t *testing.T) {
+	srv, ctx := startS3(t)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 10000) // 160,000 bytes
+	for key, body := range map[string][]byte{
+		"p/a.t.csv":        data,
+		"p/sub/b.t.csv":    []byte("x"),
+		"p/sub/deep/c.sql": []byte("y"),
+		"other/d.csv":      []byte("z"),
+	} {
+		if err := srv.Put(ctx, "dump", key, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rels := func(es []Entry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, fmt.Sprintf("%s %d %v", e.Rel, e.Size, e.Regular))
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, tc := range []struct {
+		root string
+		tree bool
+		want []string
+	}{
+		{"s3://dump/p", false, []string{"a.t.csv 160000 true", "sub 0 false"}},
+		{"s3://dump/p/", true, []string{"a.t.csv 160000 true", "sub/b.t.csv 1 true", "sub/deep/c.sql 1 true"}},
+		{"s3://dump", false, []string{"other 0 false", "p 0 false"}},
+	} {
+		es, err := List(ctx, tc.root, tc.tree)
+		if err != nil {
+			t.Fatalf("list %s: %v", tc.root, err)
+		}
+		if got := rels(es); !slices.Equal(got, tc.want) {
+			t.Errorf("list %s tree=%v: got %q, want %q", tc.root, tc.tree, got, tc.want)
+		}
+	}
+	es, _ := List(ctx, "s3://dump/p", false)
+	var a Entry
+	for _, e := range es {
+		if e.Rel == "a.t.csv" {
+			a = e
+		}
+	}
+	if a.Path != "s3://dump/p/a.t.csv" || a.ETag == "" {
+		t.Fatalf("entry %+v: want path s3://dump/p/a.t.csv and an ETag", a)
+	}
+
+	o, err := Open(ctx, a.Path, Version{Size: a.Size, ETag: a.ETag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	got, err := io.ReadAll(o)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read all: %d bytes, err %v; want %d bytes", len(got), err, len(data))
+	}
+	if _, err := o.Seek(100001, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(o)
+	if err != nil || !bytes.Equal(got, data[100001:]) {
+		t.Fatalf("read after seek: %d bytes, err %v", len(got), err)
+	}
+	p := make([]byte, 33)
+	if n, err := o.ReadAt(p, 70000); err != nil || n != 33 || !bytes.Equal(p, data[70000:70033]) {
+		t.Fatalf("ReadAt: %d, %v, %q", n, err, p)
+	}
+	if n, err := o.ReadAt(p, int64(len(data))-10); err != io.EOF || n != 10 || !bytes.Equal(p[:n], data[len(data)-10:]) {
+		t.Fatalf("ReadAt at the end: %d, %v", n, err)
+	}
+}
+
+func TestS3Changed(t *testing.T) {
+	srv, ctx := startS3(t)
+	if err := srv.Put(ctx, "dump", "p/a.t.csv", []byte("1,2\n3,4\n")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := Stat(ctx, "s3://dump/p/a.t.csv")
+	if err != nil || v.Size != 8 || v.ETag == "" {
+		t.Fatalf("stat: %+v, %v", v, err)
+	}
+	// Replaced (same size, other bytes) before the open: refused at open.
+	if err := srv.Put(ctx, "dump", "p/a.t.csv", []byte("5,6\n7,8\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, "s3://dump/p/a.t.csv", v); !errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "s3://dump/p/a.t.csv") {
+		t.Fatalf("open of a replaced object: %v, want ErrChanged naming the key", err)
+	}
+	// Replaced after the open: the first GET is refused.
+	v2, _ := Stat(ctx, "s3://dump/p/a.t.csv")
+	o, err := Open(ctx, "s3://dump/p/a.t.csv", v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if err := srv.Put(ctx, "dump", "p/a.t.csv", []byte("9,9\n9,9\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(o); !errors.Is(err, ErrChanged) {
+		t.Fatalf("read of an object replaced after open: %v, want ErrChanged", err)
+	}
+	// Deleted.
+	if err := srv.Delete(ctx, "dump", "p/a.t.csv"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, "s3://dump/p/a.t.csv", v2); err == nil || !strings.Contains(err.Error(), "s3://dump/p/a.t.csv") {
+		t.Fatalf("open of a deleted object: %v", err)
+	}
+}
+
+func TestS3Refusals(t *testing.T) {
+	srv, ctx := startS3(t)
+	if err := srv.Put(ctx, "dump", "p/a.t.csv", []byte("1\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Probe(ctx, "s3://dump/p"); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	for _, tc := range []struct{ root, want string }{
+		{"s3://nobucket/p", `no bucket "nobucket"`},
+		{"s3://dump/nothing", `no object under prefix "nothing/"`},
+	} {
+		if err := Probe(ctx, tc.root); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("probe %s: %v, want %q", tc.root, err, tc.want)
+		}
+	}
+	const wrong = "not-the-secret-0123456789"
+	ConfigureS3(S3Config{Endpoint: srv.Endpoint(), ForcePathStyle: true, AccessKey: srv.AccessKey, SecretKey: wrong})
+	err := Probe(ctx, "s3://dump/p")
+	if err == nil || !strings.Contains(err.Error(), srv.Endpoint()) || !strings.Contains(err.Error(), "source.s3.secret-access-key") ||
+		strings.Contains(err.Error(), wrong) {
+		t.Fatalf("probe with a wrong secret: %v; want the endpoint and the setting named, not the secret", err)
+	}
+}
+
+// TestS3ReadAcrossRestart stops the server in the middle of a stream and
+// starts it again: the read goes on from the offset it reached.
+func TestS3ReadAcrossRestart(t *testing.T) {
+	srv, ctx := startS3(t)
+	data := make([]byte, 32<<20) // more than the sockets buffer, so the stop cuts the stream
+	for i := range data {
+		data[i] = byte(i*7 + i>>13)
+	}
+	if err := srv.Put(ctx, "dump", "big.csv", data); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(ctx, "s3://dump/big.csv", Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	head := make([]byte, 1<<20)
+	if _, err := io.ReadFull(o, head); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	go func() {
+		time.Sleep(time.Second)
+		if err := srv.Restart(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	rest, err := io.ReadAll(o)
+	if err != nil {
+		t.Fatalf("read across a restart: %v", err)
+	}
+	if !bytes.Equal(append(head, rest...), data) {
+		t.Fatalf("read across a restart: %d bytes, not the object's %d", len(head)+len(rest), len(data))
+	}
+}
