@@ -11,6 +11,7 @@ import (
 
 	"storm/import/checksum"
 	"storm/import/source"
+	"storm/import/storage"
 	"storm/meta"
 	"storm/node"
 )
@@ -44,6 +45,9 @@ type settings struct {
 		CSV source.CSVConfig `mapstructure:"csv"`
 		// Files are [[source.files]] routing rules (source.Route).
 		Files []source.Route `mapstructure:"files"`
+		// S3 is [source.s3], for s3:// sources: per node, never in the
+		// spec (config_tls.go reads the secret).
+		S3 s3Settings `mapstructure:"s3"`
 	} `mapstructure:"source"`
 	Target struct {
 		Host     string `mapstructure:"host"`
@@ -286,5 +290,7 @@ func (s *settings) nodeConfig() node.Config {
 		NodeID: s.Node.ID, Workers: s.Node.Workers, Password: s.Target.Password,
 		EmbedDir: s.Etcd.EmbedDir, StartTimeout: s.Node.StartTimeout, ProgressInterval: 2 * time.Second,
 		StatusAddr: s.Node.StatusAddr, ExitWhenIdle: s.Node.ExitWhenIdle, Security: s.security(),
+		S3: storage.S3Config{Endpoint: s.Source.S3.Endpoint, Region: s.Source.S3.Region, ForcePathStyle: s.Source.S3.ForcePathStyle,
+			CAFile: s.Source.S3.CA, AccessKey: s.Source.S3.AccessKey, SecretKey: s.Source.S3.SecretAccessKey},
 	}
 }

@@ -16,7 +16,7 @@ type csvReader struct {
 }
 
 func openCSV(ch Chunk, cfg CSVConfig, resumeOffset, resumeLine int64) (Reader, error) {
-	in, closeFn, err := openStream(ch.Path, ch.Compression)
+	in, closeFn, err := openChunkStream(ch)
 	if err != nil {
 		return nil, err
 	}

@@ -126,6 +126,10 @@ type Chunk struct {
 	Start       int64       `json:"start"`
 	End         int64       `json:"end"`
 	StartLine   int64       `json:"start_line"` // line number at Start (1 for the file start)
+	// Size and ETag pin an S3 object as planned: a shard whose object
+	// changed since fails rather than load a mix. Unset for local files.
+	Size int64  `json:"size,omitempty"`
+	ETag string `json:"etag,omitempty"`
 }
 
 // ParseError says which row of which file could not be read, and why.

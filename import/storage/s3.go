@@ -162,7 +162,8 @@ func (c *s3Client) explain(what string, loc location, err error) error {
 		creds = "the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the shared credentials file, or source.s3.access-key and secret-access-key)"
 	}
 	switch {
-	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "InvalidToken" || code == "ExpiredToken":
+	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "InvalidToken" || code == "ExpiredToken" ||
+		code == "XAdminUserNotFound": // versitygw's InvalidAccessKeyId
 		return fmt.Errorf("%s s3://%s/%s at %s: credentials refused (%s): check %s", what, loc.bucket, loc.key, c.endpoint, code, creds)
 	case code == "AccessDenied" || code == "Forbidden" || httpStatus(err) == http.StatusForbidden:
 		return fmt.Errorf("%s s3://%s/%s at %s: access denied: check %s and that they may read the bucket", what, loc.bucket, loc.key, c.endpoint, creds)
@@ -301,6 +302,9 @@ func Probe(ctx context.Context, root string) error {
 func (c *s3Client) open(ctx context.Context, loc location, path string, want Version) (Object, error) {
 	v, err := c.stat(ctx, loc, path)
 	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && want != (Version{}) {
+			return nil, fmt.Errorf("%s: %w: the object is gone", path, ErrChanged)
+		}
 		return nil, err
 	}
 	if err := checkVersion(path, v, want); err != nil {
