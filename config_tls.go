@@ -66,7 +66,7 @@ type s3Settings struct {
 // a client subcommand is not failed by a node-only setting.
 type secretState struct {
 	etcdErr, targetErr, s3Err error
-	warnings           []string
+	warnings                  []string
 }
 
 // securityDefaults registers every key: viper's environment lookup only
