@@ -63,7 +63,7 @@ demo: setup build
 # storm against myloader and LOAD DATA on a private MariaDB (ROWS, THREADS,
 # RUNS, ...: see scripts/bench/run.sh), then `make sim`. Figures: README.md,
 # "Performance".
-bench: setup build
+bench: setup build $(VERSITYGW)
 	scripts/bench/run.sh
 
 # The coordination simulation (node/sim_test.go): 100 virtual nodes and

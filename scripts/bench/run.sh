@@ -9,11 +9,13 @@
 #   THREADS     loader threads: myloader --threads, storm node.workers (4)
 #   RUNS        runs of every loader; the report shows each and the median (3)
 #   LOADERS     which loaders, in the order they run within a round (default:
-#               load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql)
+#               load-data myloader storm storm-s3 storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql)
 #                 load-data       the mariadb client, LOAD DATA LOCAL INFILE, a stream per table
 #                 myloader        myloader --threads THREADS on a mydumper dump of the data
 #                 storm           one node, verify.mode = off, etcd already running (the
 #                                 production shape: the bench starts one etcd for all runs)
+#                 storm-s3        storm, but the CSV dump is read from an S3 server on this host
+#                                 (bin/versitygw, `make versitygw`), uploaded to it once per bench
 #                 storm-digest    the same with verify.mode = digest (32-bit row hash, the default)
 #                 storm-digest64  the same with verify.row-hash-bits = 64
 #                 storm-embedded  one node with --embed-etcd: pays the embedded etcd's start
@@ -37,7 +39,7 @@ ROOT=$(pwd)
 ROWS=${ROWS:-5000000}
 THREADS=${THREADS:-4}
 RUNS=${RUNS:-3}
-LOADERS=${LOADERS:-"load-data myloader storm storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql"}
+LOADERS=${LOADERS:-"load-data myloader storm storm-s3 storm-digest storm-digest64 storm-embedded storm-3nodes storm-sql"}
 SHARD_SIZE=${SHARD_SIZE:-16777216}
 BATCH_SIZE=${BATCH_SIZE:-4194304}
 SIM=${SIM:-1}
@@ -165,6 +167,23 @@ if [ ! -f "$MYD/.stamp" ] || [ "$(cat "$MYD/.stamp")" != "$stamp" ]; then
 fi
 MYDBYTES=$(cat "$MYD"/$DB.*.sql | wc -c)
 
+# storm-s3's bucket: the CSV dump in a private S3 server (versitygw), put
+# there with curl's own request signing.
+if [[ " $LOADERS " == *" storm-s3 "* ]]; then
+  S3PORT=$(bin/bench-runner -free-ports 1)
+  S3KEY=bench S3SECRET=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  rm -rf "$WORK/s3" && mkdir -p "$WORK/s3/root" "$WORK/s3/meta"
+  ROOT_ACCESS_KEY=$S3KEY ROOT_SECRET_KEY=$S3SECRET bin/versitygw --port "127.0.0.1:$S3PORT" --quiet \
+    posix --sidecar "$WORK/s3/meta" "$WORK/s3/root" >"$WORK/s3/versitygw.log" 2>&1 &
+  pids+=($!)
+  s3put() { curl -sS -f -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$S3KEY:$S3SECRET" "$@" >/dev/null; }
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" && break; sleep 0.1; done
+  s3put -X PUT "http://127.0.0.1:$S3PORT/bench"
+  for f in "$CSV"/*.sql "$CSV"/*.csv; do s3put -T "$f" "http://127.0.0.1:$S3PORT/bench/csv/${f##*/}"; done
+  echo "   versitygw on 127.0.0.1:$S3PORT: s3://bench/csv holds the CSV dump"
+fi
+
 # --- storm's config ----------------------------------------------------------
 storm_config() { # FILE JOB SOURCE VERIFY ETCDPORT [ROW_HASH_BITS]
   cat >"$1" <<TOML
@@ -227,12 +246,15 @@ run_one() { # LOADER RUN
     bin/bench-runner -label "$label" -o "$res" -- myloader --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" \
       --password "$DBPASS" --directory "$MYD" --threads "$THREADS" --verbose 1 >"$log.out" 2>"$log.err" || ok=$?
     ;;
-  storm | storm-digest | storm-digest64 | storm-sql)
+  storm | storm-s3 | storm-digest | storm-digest64 | storm-sql)
     local mode=off src=$CSV bits=32
     [ "$l" = storm-digest ] && mode=digest
     [ "$l" = storm-digest64 ] && mode=digest bits=64
     [ "$l" = storm-sql ] && src=$MYD
+    [ "$l" = storm-s3 ] && src=s3://bench/csv
     storm_config "$WORK/storm.toml" "$job" "$src" "$mode" "$EXTPORT" "$bits"
+    [ "$l" = storm-s3 ] && printf '[source.s3]\nendpoint = "http://127.0.0.1:%s"\nforce-path-style = true\naccess-key = "%s"\nsecret-access-key = "%s"\n' \
+      "$S3PORT" "$S3KEY" "$S3SECRET" >>"$WORK/storm.toml"
     bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 \
       >"$log.out" 2>"$log.err" || ok=$?
     ;;
