@@ -104,6 +104,7 @@ func TestE2ES3ThreeNodesOneKilled(t *testing.T) {
 	n2.kill()
 	t.Logf("killed n2 while it held %v", held)
 	b := e.waitSucceeded([]*proc{n1, n3}, 3*time.Minute)
+	t.Logf("%d shard(s) resumed from a checkpoint's offset", strings.Count(n1.log()+n3.log(), "resuming shard from checkpoint"))
 
 	split := 0
 	for _, s := range e.shards() {

@@ -3,9 +3,11 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -199,5 +201,64 @@ func TestS3ReadAcrossRestart(t *testing.T) {
 	}
 	if !bytes.Equal(append(head, rest...), data) {
 		t.Fatalf("read across a restart: %d bytes, not the object's %d", len(head)+len(rest), len(data))
+	}
+}
+
+// pattern is an endless reader of bytes that depend on their offset.
+type pattern struct{ off int64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	for i := range b {
+		b[i] = byte(p.off*31 + p.off>>11)
+		p.off++
+	}
+	return len(b), nil
+}
+
+// TestS3StreamMemory reads a 256 MiB object as one stream, as a worker
+// reads its shard: the heap stays small whatever the object's size, and
+// every byte arrives once, in order.
+func TestS3StreamMemory(t *testing.T) {
+	srv, ctx := startS3(t)
+	const size = 256 << 20
+	if err := srv.PutReader(ctx, "dump", "huge.csv", io.LimitReader(&pattern{}, size), size); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.New()
+	io.Copy(want, io.LimitReader(&pattern{}, size))
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	o, err := Open(ctx, "s3://dump/huge.csv", Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	got := sha256.New()
+	buf := make([]byte, 256<<10)
+	var n, peak int64
+	for i := 0; ; i++ {
+		k, err := o.Read(buf)
+		got.Write(buf[:k])
+		n += int64(k)
+		if i%256 == 0 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, int64(ms.HeapInuse)-int64(base))
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != size || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		t.Fatalf("read %d bytes (sha256 match %v), want %d", n, bytes.Equal(got.Sum(nil), want.Sum(nil)), size)
+	}
+	t.Logf("heap in use grew by at most %.1f MiB while streaming %d MiB", float64(peak)/(1<<20), size>>20)
+	if peak > 32<<20 {
+		t.Errorf("heap in use grew by %d MiB while streaming a %d MiB object: the read is not a bounded stream", peak>>20, size>>20)
 	}
 }

@@ -32,7 +32,9 @@ type Version struct {
 }
 
 // Object is an open file. Read streams it from the offset Seek set (0 at
-// first); ReadAt reads any range without moving that offset.
+// first); ReadAt reads any range without moving that offset, and may be
+// called from several goroutines at once (for readers that jump around a
+// file, such as Parquet's: on S3, one ranged GET per call).
 type Object interface {
 	io.ReadSeekCloser
 	io.ReaderAt

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -209,6 +211,17 @@ func (s *Server) CreateBucket(ctx context.Context, name string) error {
 // Put writes an object.
 func (s *Server) Put(ctx context.Context, bucket, key string, data []byte) error {
 	_, err := s.api.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)})
+	if err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// PutReader writes an object of size bytes read from r, streaming it.
+func (s *Server) PutReader(ctx context.Context, bucket, key string, r io.Reader, size int64) error {
+	// r cannot be rewound to hash it: send it as an unsigned payload.
+	_, err := s.api.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: r, ContentLength: aws.Int64(size)},
+		s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	if err != nil {
 		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
 	}
