@@ -169,10 +169,20 @@ func (c *s3Client) explain(what string, loc location, err error) error {
 		return fmt.Errorf("%s s3://%s/%s at %s: access denied: check %s and that they may read the bucket", what, loc.bucket, loc.key, c.endpoint, creds)
 	case code == "NoSuchBucket":
 		return fmt.Errorf("%s s3://%s/%s at %s: no bucket %q: check source.dir / [[source.dirs]] and source.s3.endpoint", what, loc.bucket, loc.key, c.endpoint, loc.bucket)
+	case isCertificate(err):
+		return fmt.Errorf("%s s3://%s/%s at %s: the server's certificate is not trusted: set source.s3.ca to the CA that signed it: %w",
+			what, loc.bucket, loc.key, c.endpoint, err)
 	case isCredentialChain(err):
 		return fmt.Errorf("%s s3://%s/%s at %s: no credentials: set %s: %w", what, loc.bucket, loc.key, c.endpoint, creds, err)
 	}
 	return fmt.Errorf("%s s3://%s/%s at %s: %w", what, loc.bucket, loc.key, c.endpoint, err)
+}
+
+func isCertificate(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he)
 }
 
 func isCredentialChain(err error) bool {
@@ -190,7 +200,7 @@ func httpStatus(err error) int {
 // transient reports whether trying again may help: a connection or a
 // server error, not a refusal.
 func transient(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || isCredentialChain(err) {
+	if ctx.Err() != nil || isCredentialChain(err) || isCertificate(err) {
 		return false
 	}
 	if s := httpStatus(err); s != 0 {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"storm/internal/s3test"
+	"storm/internal/testcerts"
 )
 
 // startS3 runs a private S3 server and points this package at it.
@@ -260,5 +261,31 @@ func TestS3StreamMemory(t *testing.T) {
 	t.Logf("heap in use grew by at most %.1f MiB while streaming %d MiB", float64(peak)/(1<<20), size>>20)
 	if peak > 32<<20 {
 		t.Errorf("heap in use grew by %d MiB while streaming a %d MiB object: the read is not a bounded stream", peak>>20, size>>20)
+	}
+}
+
+// An https endpoint whose certificate a private CA signed: trusted with
+// source.s3.ca, refused without it.
+func TestS3PrivateCA(t *testing.T) {
+	certs := testcerts.New(t)
+	srv := s3test.StartT(t, s3test.Options{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, CAFile: certs.CA})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.CreateBucket(ctx, "dump"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Put(ctx, "dump", "p/a.t.csv", []byte("1\n")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ConfigureS3(S3Config{}) })
+	conf := S3Config{Endpoint: srv.Endpoint(), ForcePathStyle: true, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, CAFile: certs.CA}
+	ConfigureS3(conf)
+	if err := Probe(ctx, "s3://dump/p"); err != nil {
+		t.Fatalf("with source.s3.ca: %v", err)
+	}
+	conf.CAFile = ""
+	ConfigureS3(conf)
+	if err := Probe(ctx, "s3://dump/p"); err == nil || !strings.Contains(err.Error(), "set source.s3.ca") {
+		t.Fatalf("without the CA: %v, want a certificate error naming source.s3.ca", err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -45,10 +47,19 @@ type Server struct {
 	SecretKey string
 	Dir       string // the gateway's root: one subdirectory per bucket
 
+	opts Options
+	hc   *http.Client // trusts the server's CA when it serves TLS
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  *os.File
 	api  *s3.Client
+}
+
+// Options tune the server.
+type Options struct {
+	// CertFile and KeyFile make it serve HTTPS with that certificate;
+	// CAFile is the CA that signed it, for the harness's own client.
+	CertFile, KeyFile, CAFile string
 }
 
 // Binary finds versitygw: $STORM_VERSITYGW, or bin/versitygw above the
@@ -80,8 +91,18 @@ func randomKey(n int) string {
 }
 
 // Start runs a server with its buckets under dir.
-func Start(ctx context.Context, dir string) (*Server, error) {
-	s := &Server{Dir: filepath.Join(dir, "root"), AccessKey: "AK" + strings.ToUpper(randomKey(8)), SecretKey: randomKey(20)}
+func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
+	s := &Server{Dir: filepath.Join(dir, "root"), AccessKey: "AK" + strings.ToUpper(randomKey(8)), SecretKey: randomKey(20),
+		opts: opts, hc: &http.Client{Timeout: 5 * time.Second}}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		s.hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -93,7 +114,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 		return nil, err
 	}
 	s.api = s3.New(s3.Options{
-		BaseEndpoint: aws.String(s.Endpoint()), Region: Region, UsePathStyle: true,
+		BaseEndpoint: aws.String(s.Endpoint()), Region: Region, UsePathStyle: true, HTTPClient: s.hc,
 		Credentials:                credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
@@ -116,7 +137,11 @@ func (s *Server) start(ctx context.Context) error {
 	if err := os.MkdirAll(side, 0o755); err != nil {
 		return err
 	}
-	s.cmd = exec.Command(bin, "--port", s.Addr(), "--region", Region, "--quiet", "posix", "--sidecar", side, s.Dir)
+	args := []string{"--port", s.Addr(), "--region", Region, "--quiet"}
+	if s.opts.CertFile != "" {
+		args = append(args, "--cert", s.opts.CertFile, "--key", s.opts.KeyFile)
+	}
+	s.cmd = exec.Command(bin, append(args, "posix", "--sidecar", side, s.Dir)...)
 	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -137,7 +162,7 @@ func (s *Server) start(ctx context.Context) error {
 			return fmt.Errorf("versitygw on port %d exited at start: %s", s.Port, s.tail())
 		default:
 		}
-		if resp, err := http.Get(s.Endpoint() + "/"); err == nil {
+		if resp, err := s.hc.Get(s.Endpoint() + "/"); err == nil {
 			resp.Body.Close()
 			return nil // any answer (403 unsigned) means it serves
 		}
@@ -150,11 +175,15 @@ func (s *Server) start(ctx context.Context) error {
 }
 
 // StartT is Start for one test: the server stops when the test ends.
-func StartT(t testing.TB) *Server {
+func StartT(t testing.TB, opts ...Options) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := Start(ctx, filepath.Join(t.TempDir(), "s3"))
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	s, err := Start(ctx, filepath.Join(t.TempDir(), "s3"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +204,12 @@ func (s *Server) tail() string {
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 
 // Endpoint is the server's URL, for source.s3.endpoint.
-func (s *Server) Endpoint() string { return "http://" + s.Addr() }
+func (s *Server) Endpoint() string {
+	if s.opts.CertFile != "" {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
 
 // Stop kills the server and waits for it; its buckets stay on disk, so
 // Restart serves them again.
