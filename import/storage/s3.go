@@ -324,11 +324,15 @@ func (c *s3Client) open(ctx context.Context, loc location, path string, want Ver
 	return &s3Object{c: c, loc: loc, path: path, v: v, ctx: ctx, cancel: cancel}, nil
 }
 
-// s3Object reads an object as a stream of ranged GETs: one from the offset
-// Seek set to the end, opened on the first Read and again, from the offset
-// reached, whenever the connection breaks. Every GET is conditional on the
-// ETag seen at open, so a replaced object fails rather than mixing two
-// versions.
+// s3Object reads an object as a stream of ranged GETs, each opened when
+// the last one is used up, and again from the offset reached whenever a
+// connection breaks. A GET asks for a window of the object, not all the
+// rest of it: one that is closed early (a shard ends, a header was read)
+// would otherwise have the server send bytes nobody reads. Windows start
+// at minWindow after a Seek and double while the reading goes on; with a
+// hint (HintEnd), the first one reaches just past where the reader means
+// to stop. Every GET is conditional on the ETag seen at open, so a replaced
+// object fails rather than mixing two versions.
 type s3Object struct {
 	c      *s3Client
 	loc    location
@@ -338,6 +342,9 @@ type s3Object struct {
 	cancel context.CancelFunc
 
 	off       int64
+	hint      int64 // HintEnd's offset; 0: none
+	window    int64 // the size of the next GET
+	bodyEnd   int64 // the end (exclusive) of the current GET's range
 	body      io.ReadCloser
 	stopBody  context.CancelFunc
 	stall     *time.Timer
@@ -346,6 +353,30 @@ type s3Object struct {
 }
 
 func (o *s3Object) Size() int64 { return o.v.Size }
+
+const (
+	minWindow = 1 << 20
+	maxWindow = 64 << 20
+	// hintSlack is read past a hinted end in the same GET: the last row
+	// of a shard ends after the shard's nominal end.
+	hintSlack = 256 << 10
+)
+
+// HintEnd says the reader will likely stop soon after offset end, so the
+// next GET need not ask for more.
+func (o *s3Object) HintEnd(end int64) { o.hint = end }
+
+// nextRange is the end (exclusive) of the range the next GET asks for.
+func (o *s3Object) nextRange() int64 {
+	if o.window == 0 {
+		o.window = minWindow
+	}
+	end := o.off + o.window
+	if o.hint > o.off {
+		end = max(o.off+minWindow, o.hint+hintSlack)
+	}
+	return min(end, o.v.Size)
+}
 
 func (o *s3Object) get(ctx context.Context, from, to int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(o.loc.bucket), Key: aws.String(o.loc.key), IfMatch: aws.String(o.v.ETag)}
@@ -416,7 +447,8 @@ func (o *s3Object) Read(p []byte) (int, error) {
 		}
 		if o.body == nil {
 			ctx, stop := context.WithCancel(o.ctx)
-			body, err := o.get(ctx, o.off, -1)
+			end := o.nextRange()
+			body, err := o.get(ctx, o.off, end-1)
 			if err != nil {
 				stop()
 				if err := o.failed(err); err != nil {
@@ -424,17 +456,30 @@ func (o *s3Object) Read(p []byte) (int, error) {
 				}
 				continue
 			}
-			o.body, o.stopBody = body, stop
+			o.body, o.stopBody, o.bodyEnd = body, stop, end
 			o.stall = time.AfterFunc(readStall, stop)
 		}
-		n, err := o.body.Read(p[:min(int64(len(p)), o.v.Size-o.off)])
+		n, err := o.body.Read(p[:min(int64(len(p)), o.bodyEnd-o.off)])
 		o.off += int64(n)
 		if n > 0 {
 			o.stall.Reset(readStall)
 			o.failStart = time.Time{}
 		}
-		if err == nil || (err == io.EOF && o.off >= o.v.Size) {
-			if n > 0 || err != nil {
+		if o.off >= o.bodyEnd && (err == nil || err == io.EOF) {
+			// The window is used up: the next Read asks for a bigger one.
+			// Reading the body's end lets its connection be reused.
+			if err == nil {
+				_, _ = io.CopyN(io.Discard, o.body, 1)
+			}
+			o.closeBody()
+			o.window = min(o.window*2, maxWindow)
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if err == nil {
+			if n > 0 {
 				return n, nil
 			}
 			continue
@@ -466,7 +511,7 @@ func (o *s3Object) Seek(offset int64, whence int) (int64, error) {
 	}
 	if offset != o.off {
 		o.closeBody()
-		o.off = offset
+		o.off, o.window = offset, minWindow
 	}
 	return offset, nil
 }

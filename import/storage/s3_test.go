@@ -289,3 +289,36 @@ func TestS3PrivateCA(t *testing.T) {
 		t.Fatalf("without the CA: %v, want a certificate error naming source.s3.ca", err)
 	}
 }
+
+// A stream told where it will likely stop (HintEnd) asks for the range up
+// to there in one GET, and reads on past it correctly when asked to.
+func TestS3HintedRead(t *testing.T) {
+	srv, ctx := startS3(t)
+	const size = 12 << 20
+	data, _ := io.ReadAll(io.LimitReader(&pattern{}, size))
+	if err := srv.Put(ctx, "dump", "o.csv", data); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(ctx, "s3://dump/o.csv", Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	for _, r := range []struct{ from, hint, to int64 }{
+		{3 << 20, 5 << 20, 10 << 20}, // past the hint and its slack, into doubling windows
+		{0, 100, 300 << 10},          // a hint below one window
+		{11 << 20, 12 << 20, size},   // to the end
+	} {
+		if _, err := o.Seek(r.from, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		o.(*s3Object).HintEnd(r.hint)
+		got := make([]byte, r.to-r.from)
+		if _, err := io.ReadFull(o, got); err != nil || !bytes.Equal(got, data[r.from:r.to]) {
+			t.Fatalf("read %d-%d hinted %d: %v, bytes equal %v", r.from, r.to, r.hint, err, bytes.Equal(got, data[r.from:r.to]))
+		}
+	}
+	if n, err := o.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		t.Fatalf("read at the end: %d, %v", n, err)
+	}
+}
