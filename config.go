@@ -243,6 +243,10 @@ func (s *settings) validate() error {
 		seen[d.ID] = true
 		if d.Dir == "" {
 			bad = append(bad, fmt.Sprintf("source %q has no dir", d.ID))
+		} else if storage.IsRemote(d.Dir) {
+			if err := storage.CheckURL(d.Dir); err != nil {
+				bad = append(bad, fmt.Sprintf("source %q: %v", d.ID, err))
+			}
 		}
 	}
 	if len(seen) == 0 {

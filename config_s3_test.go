@@ -36,6 +36,7 @@ secret-access-key-file = "`+secretFile+`"
 		{"[source.s3]\naccess-key = \"AK\"\nsecret-access-key-file = \"" + secretFile + "\"\n", "source.s3.secret-access-key (or STORM_SOURCE_S3_SECRET_ACCESS_KEY) and source.s3.secret-access-key-file are both set"},
 		{"[source.s3]\nendpoint = \"127.0.0.1:9000\"\n", `source.s3.endpoint "127.0.0.1:9000": want an http:// or https:// URL`},
 		{"[source.s3]\nca = \"/no/such/ca.pem\"\n", "source.s3.ca"},
+		{"[[source.dirs]]\nid = \"b\"\ndir = \"s3:///prefix\"\n", `source "b": s3:///prefix: no bucket in the URL (want s3://bucket/prefix)`},
 	} {
 		_, err := loadConfig(t, c.toml)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -68,6 +68,12 @@ type s3Client struct {
 // location is a bucket and a key (or a key prefix, without "/" at its end).
 type location struct{ bucket, key string }
 
+// CheckURL says what is wrong with an s3:// URL, if anything.
+func CheckURL(url string) error {
+	_, err := parseS3(url)
+	return err
+}
+
 func parseS3(path string) (location, error) {
 	rest, ok := strings.CutPrefix(path, s3Scheme)
 	if !ok {
