@@ -356,6 +356,7 @@ type s3Object struct {
 	stall     *time.Timer
 	failStart time.Time // the first failure since the last progress
 	wait      time.Duration
+	gets      int // GETs made by Read, for tests
 }
 
 func (o *s3Object) Size() int64 { return o.v.Size }
@@ -454,6 +455,7 @@ func (o *s3Object) Read(p []byte) (int, error) {
 		if o.body == nil {
 			ctx, stop := context.WithCancel(o.ctx)
 			end := o.nextRange()
+			o.gets++
 			body, err := o.get(ctx, o.off, end-1)
 			if err != nil {
 				stop()

@@ -185,6 +185,7 @@ func TestS3ReadAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
+	o.(*s3Object).HintEnd(int64(len(data))) // one GET for it all, cut by the stop
 	head := make([]byte, 1<<20)
 	if _, err := io.ReadFull(o, head); err != nil {
 		t.Fatal(err)
@@ -199,6 +200,9 @@ func TestS3ReadAcrossRestart(t *testing.T) {
 	rest, err := io.ReadAll(o)
 	if err != nil {
 		t.Fatalf("read across a restart: %v", err)
+	}
+	if g := o.(*s3Object).gets; g < 2 {
+		t.Fatalf("%d GET(s): the restart did not cut the stream", g)
 	}
 	if !bytes.Equal(append(head, rest...), data) {
 		t.Fatalf("read across a restart: %d bytes, not the object's %d", len(head)+len(rest), len(data))
@@ -320,5 +324,46 @@ func TestS3HintedRead(t *testing.T) {
 	}
 	if n, err := o.Read(make([]byte, 10)); n != 0 || err != io.EOF {
 		t.Fatalf("read at the end: %d, %v", n, err)
+	}
+}
+
+// A server that stops sending in the middle of a body (it hangs) has the
+// read given up after readStall and retried from the offset reached.
+func TestS3ReadStall(t *testing.T) {
+	srv, ctx := startS3(t)
+	defer func(d time.Duration) { readStall = d }(readStall)
+	readStall = 500 * time.Millisecond
+	const size = 32 << 20 // more than the sockets buffer
+	data, _ := io.ReadAll(io.LimitReader(&pattern{}, size))
+	if err := srv.Put(ctx, "dump", "o.csv", data); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(ctx, "s3://dump/o.csv", Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	o.(*s3Object).HintEnd(size) // one GET for it all, cut by the pause
+	head := make([]byte, 1<<20)
+	if _, err := io.ReadFull(o, head); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := make(chan error, 1)
+	go func() {
+		time.Sleep(2 * time.Second) // several stall periods
+		resumed <- srv.Resume()
+	}()
+	rest, err := io.ReadAll(o)
+	if err := <-resumed; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || !bytes.Equal(append(head, rest...), data) {
+		t.Fatalf("read across a hang: %d bytes, %v", len(head)+len(rest), err)
+	}
+	if g := o.(*s3Object).gets; g < 2 {
+		t.Fatalf("%d GET(s): the hang was not met by a new GET", g)
 	}
 }

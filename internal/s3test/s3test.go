@@ -230,6 +230,13 @@ func (s *Server) Stop() {
 	s.log.Close()
 }
 
+// Pause freezes the server (SIGSTOP): connections stay open and nothing
+// is answered, as from a server that hangs. Resume undoes it.
+func (s *Server) Pause() error { return syscall.Kill(-s.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume lets a paused server go on.
+func (s *Server) Resume() error { return syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT) }
+
 // Restart starts a stopped server again on the same port and data.
 func (s *Server) Restart(ctx context.Context) error { return s.start(ctx) }
 
