@@ -135,13 +135,14 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 			return ExitUsage, usage("verify: %w", err)
 		}
 	}
-	if code, err := checkS3Sources(ctx, cfg); err != nil {
-		return code, err
-	}
 	n := &Node{cfg: cfg, spec: cfg.Spec, job: job, dcols: map[string][]checksum.Column{}, rowHash: rowHash,
 		log: cfg.Log.With("job", job.ID, "node", cfg.NodeID)}
 	n.log = n.withPhase(n.log) // node/console.go: every line says the phase
 	n.cfg.Log = n.log
+	n.cfg.S3.Log = n.log
+	if code, err := checkS3Sources(ctx, n.cfg); err != nil {
+		return code, err
+	}
 
 	if cfg.Embed && cfg.ExitWhenIdle {
 		// Its peers need its etcd until the barrier.

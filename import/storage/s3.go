@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -33,6 +34,8 @@ type S3Config struct {
 	// AccessKey and SecretKey, when set, replace the AWS credential chain
 	// (environment, shared files, instance roles).
 	AccessKey, SecretKey string
+	// Log gets a line for each read retried (nil: slog's default).
+	Log *slog.Logger
 }
 
 var (
@@ -60,6 +63,7 @@ var (
 )
 
 type s3Client struct {
+	log      *slog.Logger
 	api      *s3.Client
 	endpoint string // for messages: the endpoint or "AWS S3"
 	static   bool   // credentials from source.s3.access-key
@@ -152,7 +156,11 @@ func newS3Client(c S3Config) (*s3Client, error) {
 	if ep == "" {
 		ep = "AWS S3 (region " + ac.Region + ")"
 	}
-	return &s3Client{api: api, endpoint: ep, static: c.AccessKey != ""}, nil
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &s3Client{log: log, api: api, endpoint: ep, static: c.AccessKey != ""}, nil
 }
 
 // explain turns an S3 error into one that says what to fix. It never
@@ -425,6 +433,7 @@ func (o *s3Object) failed(err error) error {
 		return fmt.Errorf("read %s at offset %d: %w: gave up after %s: %w", o.path, o.off, ErrUnavailable,
 			time.Since(o.failStart).Round(time.Second), err)
 	}
+	o.c.log.Warn("S3 GET failed; retrying", "object", o.path, "offset", o.off, "in", o.wait.String(), "err", err)
 	select {
 	case <-time.After(o.wait):
 	case <-o.ctx.Done():
@@ -497,6 +506,7 @@ func (o *s3Object) Read(p []byte) (int, error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
+		o.c.log.Warn("S3 read cut; going on from the offset reached", "object", o.path, "offset", o.off, "err", err)
 		if n > 0 {
 			return n, nil
 		}
