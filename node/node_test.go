@@ -18,8 +18,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"storm/import/sink"
-	"storm/import/storage"
 	"storm/import/source"
+	"storm/import/storage"
 	"storm/internal/etcdserver"
 	"storm/internal/gendump"
 	"storm/internal/mariadbtest"
