@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -365,5 +367,48 @@ func TestS3ReadStall(t *testing.T) {
 	}
 	if g := o.(*s3Object).gets; g < 2 {
 		t.Fatalf("%d GET(s): the hang was not met by a new GET", g)
+	}
+}
+
+// Without source.s3.access-key, credentials come from the AWS chain: the
+// environment, then the shared credentials file; with none, the error says
+// which settings to set.
+func TestS3CredentialChain(t *testing.T) {
+	srv, ctx := startS3(t)
+	if err := srv.Put(ctx, "dump", "p/a.t.csv", []byte("1\n")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_PROFILE", "")
+	chain := S3Config{Endpoint: srv.Endpoint(), Region: s3test.Region, ForcePathStyle: true}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	ConfigureS3(chain)
+	if err := Probe(ctx, "s3://dump/p"); err != nil {
+		t.Fatalf("keys from the environment: %v", err)
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	creds := fmt.Sprintf("[storm]\naws_access_key_id = %s\naws_secret_access_key = %s\n", srv.AccessKey, srv.SecretKey)
+	if err := os.WriteFile(filepath.Join(dir, "credentials"), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_PROFILE", "storm")
+	ConfigureS3(chain)
+	if err := Probe(ctx, "s3://dump/p"); err != nil {
+		t.Fatalf("keys from the shared credentials file: %v", err)
+	}
+
+	t.Setenv("AWS_PROFILE", "")
+	os.Remove(filepath.Join(dir, "credentials"))
+	ConfigureS3(chain)
+	err := Probe(ctx, "s3://dump/p")
+	if err == nil || !strings.Contains(err.Error(), "no credentials") || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
+		t.Fatalf("no credentials anywhere: %v", err)
 	}
 }
