@@ -93,7 +93,7 @@ func randomKey(n int) string {
 // Start runs a server with its buckets under dir.
 func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 	s := &Server{Dir: filepath.Join(dir, "root"), AccessKey: "AK" + strings.ToUpper(randomKey(8)), SecretKey: randomKey(20),
-		opts: opts, hc: &http.Client{Timeout: 5 * time.Second}}
+		opts: opts, hc: &http.Client{}}
 	if opts.CAFile != "" {
 		pem, err := os.ReadFile(opts.CAFile)
 		if err != nil {
@@ -162,9 +162,8 @@ func (s *Server) start(ctx context.Context) error {
 			return fmt.Errorf("versitygw on port %d exited at start: %s", s.Port, s.tail())
 		default:
 		}
-		if resp, err := s.hc.Get(s.Endpoint() + "/"); err == nil {
-			resp.Body.Close()
-			return nil // any answer (403 unsigned) means it serves
+		if s.answers(ctx) {
+			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			s.Stop()
@@ -172,6 +171,23 @@ func (s *Server) start(ctx context.Context) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// answers reports whether the server answers HTTP: any answer (403 to an
+// unsigned request) means it serves.
+func (s *Server) answers(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint()+"/", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
 }
 
 // StartT is Start for one test: the server stops when the test ends.
