@@ -226,7 +226,7 @@ func oddBackslashes(b []byte) bool {
 
 // strictCuts finds each cut with a short read after the nominal offset, then
 // counts the lines before each cut in one sequential pass.
-func strictCuts(file io.ReaderAt, path string, size, shardSize int64, cfg CSVConfig) ([]cut, error) {
+func strictCuts(file readAtSeeker, path string, size, shardSize int64, cfg CSVConfig) ([]cut, error) {
 	var first int64 // the first chunk keeps the header
 	if cfg.Header {
 		var p csvParser
@@ -281,15 +281,29 @@ func rowStartAfter(file io.ReaderAt, nominal int64, term, buf []byte) (int64, er
 	}
 }
 
+// readAtSeeker is a file or an S3 object: cuts are found with short reads
+// at offsets, lines counted in one sequential read (one stream of GETs on
+// S3, not a GET per buffer).
+type readAtSeeker interface {
+	io.ReaderAt
+	io.ReadSeeker
+}
+
 // countLines fills in the line number of each cut by counting newlines
 // from the start of the file.
-func countLines(file io.ReaderAt, cuts []cut) error {
+func countLines(file io.ReadSeeker, cuts []cut) error {
+	if len(cuts) == 0 {
+		return nil
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
 	buf := make([]byte, 1<<20)
 	var pos int64
 	line := int64(1)
 	for i := range cuts {
 		for pos < cuts[i].off {
-			n, err := file.ReadAt(buf[:min(int64(len(buf)), cuts[i].off-pos)], pos)
+			n, err := file.Read(buf[:min(int64(len(buf)), cuts[i].off-pos)])
 			line += int64(bytes.Count(buf[:n], nl))
 			pos += int64(n)
 			if err != nil && (err != io.EOF || pos < cuts[i].off) {
