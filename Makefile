@@ -3,12 +3,17 @@ BIN     ?= bin/storm
 # Coordination code runs under the race detector.
 RACE_PKGS = ./meta/... ./election/... ./node/...
 
-.PHONY: all build test test-tidb tidb-server vet fmt-check demo bench sim fuzz clean setup
+.PHONY: all build test test-tidb tidb-server versitygw vet fmt-check demo bench sim fuzz clean setup
 
 # TiDB's own server, for the tests against the real TiDB SQL layer: built
 # from internal/tidbserver, a module of its own (TiDB pins an older gRPC
 # than etcd 3.7 needs). A cold build takes about 4 minutes here.
 TIDB_SERVER = bin/tidb-server
+
+# versitygw, the S3 server the object-storage tests read dumps from
+# (internal/s3test): built from internal/versitygw, a module of its own so
+# that its dependencies stay out of storm's go.mod. About a minute cold.
+VERSITYGW = bin/versitygw
 
 all: build
 
@@ -29,7 +34,7 @@ fmt-check:
 # The README's test command: set-up, static checks, every test (real MariaDB,
 # real etcd, real storm processes), the coordination packages under -race,
 # then the TiDB suite.
-test: setup vet fmt-check
+test: setup vet fmt-check $(VERSITYGW)
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -timeout 10m $(RACE_PKGS)
 	$(MAKE) test-tidb
@@ -41,6 +46,11 @@ test-tidb: setup $(TIDB_SERVER)
 	STORM_TIDB_SERVER=$(abspath $(TIDB_SERVER)) $(GO) test -count=1 -tags tidb -timeout 20m -run 'TiDB' . ./e2e/ ./import/... ./internal/tidbtest/
 
 tidb-server: $(TIDB_SERVER)
+
+versitygw: $(VERSITYGW)
+
+$(VERSITYGW): internal/versitygw/go.mod internal/versitygw/go.sum
+	cd internal/versitygw && $(GO) build -o $(abspath $(VERSITYGW)) github.com/versity/versitygw/cmd/versitygw
 
 $(TIDB_SERVER): internal/tidbserver/go.mod internal/tidbserver/go.sum
 	cd internal/tidbserver && $(GO) build -o $(abspath $(TIDB_SERVER)) github.com/pingcap/tidb/cmd/tidb-server
@@ -55,7 +65,7 @@ demo: setup build
 # (ROWS, RUNS, DATASETS, LOADERS, ...: see scripts/bench/run.sh and
 # docs/bench-method.md), then `make sim` unless SIM=0. Figures:
 # docs/performance.md.
-bench: setup build
+bench: setup build $(VERSITYGW)
 	scripts/bench/run.sh
 
 # The coordination simulation (node/sim_test.go): 100 virtual nodes and

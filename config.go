@@ -15,6 +15,7 @@ import (
 
 	"storm/import/checksum"
 	"storm/import/source"
+	"storm/import/storage"
 	"storm/meta"
 	"storm/node"
 )
@@ -48,6 +49,9 @@ type settings struct {
 		CSV source.CSVConfig `mapstructure:"csv"`
 		// Files are [[source.files]] routing rules (source.Route).
 		Files []source.Route `mapstructure:"files"`
+		// S3 is [source.s3], for s3:// sources: per node, never in the
+		// spec (config_tls.go reads the secret).
+		S3 s3Settings `mapstructure:"s3"`
 	} `mapstructure:"source"`
 	Target struct {
 		// Host is one SQL server or several ("host" or "host:port", a TOML
@@ -266,6 +270,10 @@ func (s *settings) validate() error {
 		seen[d.ID] = true
 		if d.Dir == "" {
 			bad = append(bad, fmt.Sprintf("source %q has no dir", d.ID))
+		} else if storage.IsRemote(d.Dir) {
+			if err := storage.CheckURL(d.Dir); err != nil {
+				bad = append(bad, fmt.Sprintf("source %q: %v", d.ID, err))
+			}
 		}
 	}
 	if len(seen) == 0 {
@@ -383,5 +391,7 @@ func (s *settings) nodeConfig() node.Config {
 		NodeID: s.Node.ID, Workers: s.Node.Workers, Password: s.Target.Password,
 		EmbedDir: s.Etcd.EmbedDir, StartTimeout: s.Node.StartTimeout, ProgressInterval: 2 * time.Second,
 		StatusAddr: s.Node.StatusAddr, ExitWhenIdle: s.Node.ExitWhenIdle, Security: s.security(),
+		S3: storage.S3Config{Endpoint: s.Source.S3.Endpoint, Region: s.Source.S3.Region, ForcePathStyle: s.Source.S3.ForcePathStyle,
+			CAFile: s.Source.S3.CA, AccessKey: s.Source.S3.AccessKey, SecretKey: s.Source.S3.SecretAccessKey},
 	}
 }

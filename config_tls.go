@@ -10,6 +10,8 @@ package main
 //	[target.tls]  mode (disabled | preferred | required | verify-identity), ca, cert, key
 //	[tidb.tls]    ca, cert, key
 //	[node.status-tls] cert, key, ca (clients must present a certificate it signed)
+//	[source.s3]   endpoint, region, force-path-style, ca, access-key,
+//	              secret-access-key, secret-access-key-file (STORM_SOURCE_S3_SECRET_ACCESS_KEY)
 
 import (
 	"fmt"
@@ -48,11 +50,23 @@ func (t targetTLSSettings) files() tlsfiles.Files {
 	return tlsfiles.Files{CA: t.CA, Cert: t.Cert, Key: t.Key}
 }
 
+// s3Settings is [source.s3]. Without access-key, the AWS credential chain
+// (AWS_ACCESS_KEY_ID, the shared files, an instance role) is used.
+type s3Settings struct {
+	Endpoint            string `mapstructure:"endpoint"`
+	Region              string `mapstructure:"region"`
+	ForcePathStyle      bool   `mapstructure:"force-path-style"`
+	CA                  string `mapstructure:"ca"`
+	AccessKey           string `mapstructure:"access-key"`
+	SecretAccessKey     string `mapstructure:"secret-access-key"`
+	SecretAccessKeyFile string `mapstructure:"secret-access-key-file"`
+}
+
 // secretState is what reading the password files found, kept apart so that
 // a client subcommand is not failed by a node-only setting.
 type secretState struct {
-	etcdErr, targetErr error
-	warnings           []string
+	etcdErr, targetErr, s3Err error
+	warnings                  []string
 }
 
 // securityDefaults registers every key: viper's environment lookup only
@@ -64,9 +78,12 @@ func securityDefaults(v *viper.Viper) {
 		"target.password-file", "target.tls.ca", "target.tls.cert", "target.tls.key",
 		"tidb.tls.ca", "tidb.tls.cert", "tidb.tls.key",
 		"node.status-tls.ca", "node.status-tls.cert", "node.status-tls.key",
+		"source.s3.endpoint", "source.s3.region", "source.s3.ca",
+		"source.s3.access-key", "source.s3.secret-access-key", "source.s3.secret-access-key-file",
 	} {
 		v.SetDefault(k, "")
 	}
+	v.SetDefault("source.s3.force-path-style", false)
 	v.SetDefault("target.tls.mode", sink.TLSPreferred)
 }
 
@@ -77,6 +94,9 @@ func (s *settings) readSecrets() {
 	s.secrets.etcdErr = err
 	s.Target.Password, err = passwordFrom("target.password", "STORM_TARGET_PASSWORD", s.Target.Password, s.Target.PasswordFile, &s.secrets.warnings)
 	s.secrets.targetErr = err
+	s.Source.S3.SecretAccessKey, err = passwordFrom("source.s3.secret-access-key", "STORM_SOURCE_S3_SECRET_ACCESS_KEY",
+		s.Source.S3.SecretAccessKey, s.Source.S3.SecretAccessKeyFile, &s.secrets.warnings)
+	s.secrets.s3Err = err
 }
 
 // passwordFrom returns the password of the config or the environment, or
@@ -139,6 +159,7 @@ func (s *settings) validateSecurity() []string {
 			bad = append(bad, err.Error())
 		}
 	}
+	bad = append(bad, s.validateS3()...)
 	if err := tikv.CheckTLS(s.TiDB.TLS.files()); err != nil {
 		bad = append(bad, err.Error())
 	}
@@ -172,4 +193,25 @@ func (s *settings) security() node.Security {
 		TiDB:   s.TiDB.TLS.files(),
 		Status: s.Node.StatusTLS.files(),
 	}
+}
+
+// validateS3 checks [source.s3].
+func (s *settings) validateS3() []string {
+	var bad []string
+	c := s.Source.S3
+	if s.secrets.s3Err != nil {
+		bad = append(bad, s.secrets.s3Err.Error())
+	} else if (c.AccessKey == "") != (c.SecretAccessKey == "") {
+		bad = append(bad, "source.s3.access-key and source.s3.secret-access-key (STORM_SOURCE_S3_SECRET_ACCESS_KEY, "+
+			"source.s3.secret-access-key-file) go together")
+	}
+	if c.Endpoint != "" && !strings.HasPrefix(c.Endpoint, "http://") && !strings.HasPrefix(c.Endpoint, "https://") {
+		bad = append(bad, fmt.Sprintf("source.s3.endpoint %q: want an http:// or https:// URL", c.Endpoint))
+	}
+	if c.CA != "" {
+		if _, err := os.Stat(c.CA); err != nil {
+			bad = append(bad, "source.s3.ca: "+err.Error())
+		}
+	}
+	return bad
 }

@@ -63,14 +63,12 @@ func writeCompressed(t *testing.T, path string, data []byte) {
 	}
 }
 
-// A dump laid out as an export tool might, not as mydumper: no database
-// in the file names, data parts in a subdirectory (plain, so big CSV parts
-// are split into shards, gzip and zstd), the schemas in another, and files
-// to ignore. [[source.files]] rules route it, into a database of another
-// name than its CREATE DATABASE says; three nodes import it and every row
-// is checked.
-func TestE2ERoutes(t *testing.T) {
-	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "mixed", FilesPerTable: 3, Header: true})
+// exportDump lays the generated dump out as an export tool might (see
+// TestE2ERoutes) in a new directory, and returns it and its number of data
+// parts.
+func (e *env) exportDump() (string, int) {
+	t := e.t
+	t.Helper()
 	src := e.gen.DB
 	dump := filepath.Join(e.dir, "export-dump")
 	dataName := regexp.MustCompile(`^` + regexp.QuoteMeta(src) + `\.(\w+)\.(\d+)\.(csv|sql)$`)
@@ -110,9 +108,13 @@ func TestE2ERoutes(t *testing.T) {
 	writeCompressed(t, filepath.Join(dump, "export", "README.txt"), []byte("exported by hand\n"))
 	// A table with a schema and no data: created, and named in the barrier.
 	writeCompressed(t, filepath.Join(dump, "ddl", "lonely.sql"), []byte("CREATE TABLE lonely (id INT PRIMARY KEY);\n"))
+	return dump, parts
+}
 
-	e.gen.DB = src + "_copy" // the rows are the same: the seed decides them
-	cfg := e.withRules(e.config(map[string]string{"source.dir": fmt.Sprintf("%q", dump)}), fmt.Sprintf(`
+// exportRules are the [[source.files]] rules that route exportDump's
+// layout into database db.
+func exportRules(db string) string {
+	return fmt.Sprintf(`
 [[source.files]]
 pattern = '\.tmp$'
 type = "ignore"
@@ -134,7 +136,21 @@ pattern = '^ddl/(\w+)\.sql$'
 schema = %[1]q
 table = "$1"
 type = "table-schema"
-`, e.gen.DB))
+`, db)
+}
+
+// A dump laid out as an export tool might, not as mydumper: no database
+// in the file names, data parts in a subdirectory (plain, so big CSV parts
+// are split into shards, gzip and zstd), the schemas in another, and files
+// to ignore. [[source.files]] rules route it, into a database of another
+// name than its CREATE DATABASE says; three nodes import it and every row
+// is checked.
+func TestE2ERoutes(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "mixed", FilesPerTable: 3, Header: true})
+	src := e.gen.DB
+	dump, parts := e.exportDump()
+	e.gen.DB = src + "_copy" // the rows are the same: the seed decides them
+	cfg := e.withRules(e.config(map[string]string{"source.dir": fmt.Sprintf("%q", dump)}), exportRules(e.gen.DB))
 	start := time.Now()
 	nodes := []*proc{e.node("n1", cfg), e.node("n2", cfg), e.node("n3", cfg)}
 	for _, p := range nodes {

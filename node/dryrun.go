@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"storm/import/sink"
 	"storm/import/source"
+	"storm/import/storage"
 	"storm/meta"
 )
 
@@ -89,6 +89,7 @@ func (d *DryRun) check(name string, err error, detail, fix string) bool {
 func PlanDryRun(ctx context.Context, cfg Config) (*DryRun, error) {
 	spec := cfg.Spec
 	d := &DryRun{Job: spec.Job}
+	storage.ConfigureS3(cfg.S3)
 	sc, err := targetConfig(cfg, spec)
 	if err != nil {
 		return nil, err
@@ -192,7 +193,11 @@ func (d *DryRun) checkConnections(ctx context.Context, db *sql.DB, workers int) 
 func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir, t *sink.Target) {
 	name := fmt.Sprintf("source %s (%s)", src.ID, src.Dir)
 	layout, err := source.DiscoverWith(src.Dir, cfg.Spec.Source.Routes)
-	if !d.check(name, err, fmt.Sprintf("%d table(s)", 0), "check source.dir / [[source.dirs]] and that this host can read it") {
+	fix := "check source.dir / [[source.dirs]] and that this host can read it"
+	if storage.IsRemote(src.Dir) {
+		fix = "check the bucket and prefix in source.dir / [[source.dirs]], and source.s3.* (endpoint, region, credentials)"
+	}
+	if !d.check(name, err, fmt.Sprintf("%d table(s)", 0), fix) {
 		return
 	}
 	d.Checks[len(d.Checks)-1].Detail = fmt.Sprintf("%d table(s), %d file(s) not used: %s", len(layout.Tables), len(layout.Skipped),
@@ -288,7 +293,7 @@ func qualifyCreate(stmt, db string) string {
 }
 
 func (d *DryRun) checkFile(f source.DataFile) {
-	file, err := os.Open(f.Path)
+	file, err := storage.Open(context.Background(), f.Path, storage.Version{ETag: f.ETag})
 	if err == nil {
 		_, err = file.Read(make([]byte, 1))
 		if err == io.EOF {
@@ -297,7 +302,11 @@ func (d *DryRun) checkFile(f source.DataFile) {
 		file.Close()
 	}
 	if err != nil {
-		d.check("readable "+f.Path, err, "", "check the file's permissions and the mount")
+		fix := "check the file's permissions and the mount"
+		if storage.IsRemote(f.Path) {
+			fix = "check source.s3.* (endpoint, credentials) and that this node may read the object"
+		}
+		d.check("readable "+f.Path, err, "", fix)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"storm/import/checksum"
 	"storm/import/sink"
+	"storm/import/storage"
 	"storm/internal/etcdserver"
 	"storm/meta"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	Password  string // never stored in etcd
 	// Security is this node's TLS and etcd credentials (node/security.go).
 	Security Security
+	// S3 is this node's [source.s3]: the endpoint and credentials of the
+	// sources in object storage. Per node, never in the spec.
+	S3 storage.S3Config
 
 	// Embed runs a single-member etcd serving Endpoints[0] inside the node.
 	Embed    bool
@@ -135,6 +139,10 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 		log: cfg.Log.With("job", job.ID, "node", cfg.NodeID)}
 	n.log = n.withPhase(n.log) // node/console.go: every line says the phase
 	n.cfg.Log = n.log
+	n.cfg.S3.Log = n.log
+	if code, err := checkS3Sources(ctx, n.cfg); err != nil {
+		return code, err
+	}
 
 	if cfg.Embed && cfg.ExitWhenIdle {
 		// Its peers need its etcd until the barrier.
@@ -207,6 +215,26 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 			return ExitLost, ctx.Err()
 		}
 	}
+}
+
+// checkS3Sources configures this process's S3 client and lists each
+// s3:// source this node reads, so that a wrong key, endpoint, bucket or
+// prefix ends the node at start (exit 2) rather than failing the plan.
+func checkS3Sources(ctx context.Context, cfg Config) (int, error) {
+	storage.ConfigureS3(cfg.S3)
+	for _, src := range cfg.Spec.Source.Sources() {
+		if !storage.IsRemote(src.Dir) || !src.Readable(cfg.NodeID) {
+			continue
+		}
+		if err := storage.Probe(ctx, src.Dir); err != nil {
+			err = fmt.Errorf("source %s: %w", src.ID, err)
+			if errors.Is(err, storage.ErrUnavailable) || ctx.Err() != nil {
+				return ExitLost, err
+			}
+			return ExitUsage, usage("%w", err)
+		}
+	}
+	return ExitOK, nil
 }
 
 func exitCode(err error) int {

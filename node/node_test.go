@@ -19,6 +19,7 @@ import (
 
 	"storm/import/sink"
 	"storm/import/source"
+	"storm/import/storage"
 	"storm/internal/etcdserver"
 	"storm/internal/gendump"
 	"storm/internal/mariadbtest"
@@ -175,6 +176,8 @@ func TestIsPermanent(t *testing.T) {
 		{"connection refused", syscall.ECONNREFUSED, false},
 		{"fenced", sink.ErrFenced, false},
 		{"row", &sink.RowError{File: "a.csv", Line: 3}, true},
+		{"S3 object changed", &inputError{fmt.Errorf("shard s: s3://b/k: %w: ETag x", storage.ErrChanged)}, true},
+		{"S3 unreachable past the budget", &inputError{fmt.Errorf("shard s: read s3://b/k: %w: gave up", storage.ErrUnavailable)}, false},
 	} {
 		if got := isPermanent(tc.err); got != tc.want {
 			t.Errorf("%s: isPermanent(%v) = %v", tc.name, tc.err, got)

@@ -174,7 +174,7 @@ func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 					bytes := end - c.Start
 					if c.Format == source.FormatParquet {
 						// Its offsets count rows.
-						bytes = c.Size
+						bytes = c.DataBytes
 						c.TimeZone = n.spec.Target.TimeZone
 					}
 					tableChunks = append(tableChunks, c)
@@ -241,7 +241,7 @@ func (n *Node) detectHeaders(ctx context.Context, t source.Table) (map[string]bo
 // (the server would round them away). The file's own columns were checked
 // as it was split.
 func (n *Node) checkParquet(ctx context.Context, t source.Table, f source.DataFile) error {
-	info, err := source.InspectParquet(f.Path)
+	info, err := source.InspectParquet(f.Path, f.Version())
 	if err != nil {
 		return election.Fail(err)
 	}

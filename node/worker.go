@@ -14,6 +14,7 @@ import (
 	"storm/import/checksum"
 	"storm/import/sink"
 	"storm/import/source"
+	"storm/import/storage"
 	"storm/meta"
 )
 
@@ -148,6 +149,11 @@ func (w *worker) release(s meta.Shard, epoch int64) {
 }
 
 func isPermanent(err error) bool {
+	if errors.Is(err, storage.ErrUnavailable) {
+		// The object store stayed unreachable past its retry budget: a
+		// peer, or this node later, takes the shard on from its checkpoint.
+		return false
+	}
 	var pe *source.ParseError
 	var re *sink.RowError
 	var ie *inputError

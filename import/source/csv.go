@@ -16,7 +16,7 @@ type csvReader struct {
 }
 
 func openCSV(ch Chunk, cfg CSVConfig, resumeOffset, resumeLine int64) (Reader, error) {
-	in, closeFn, err := openStream(ch.Path, ch.Compression)
+	in, closeFn, err := openChunkStream(ch)
 	if err != nil {
 		return nil, err
 	}
@@ -36,6 +36,16 @@ func (r *csvReader) position(in io.Reader, ch Chunk, header bool, resumeOffset, 
 	start, line := ch.Start, ch.StartLine
 	if resumeOffset > start {
 		start, line = resumeOffset, resumeLine
+	}
+	// An S3 object asks for no more than the chunk in one GET (hinted
+	// once reading starts where the chunk's rows are).
+	hint := func() {
+		if h, ok := in.(interface{ HintEnd(int64) }); ok && ch.End >= 0 {
+			h.HintEnd(ch.End)
+		}
+	}
+	if start == 0 {
+		hint()
 	}
 	p.s.reset(in, 0)
 	p.line = 1
@@ -60,6 +70,7 @@ func (r *csvReader) position(in io.Reader, ch Chunk, header bool, resumeOffset, 
 		if _, err := sk.Seek(start, io.SeekStart); err != nil {
 			return err
 		}
+		hint()
 		p.s.reset(in, start)
 		p.line = line
 		return nil

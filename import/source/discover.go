@@ -1,12 +1,13 @@
 package source
 
 import (
+	"context"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"storm/import/storage"
 )
 
 // Layout is what Discover found in a dump directory.
@@ -32,10 +33,20 @@ type Table struct {
 
 // DataFile is one file of table rows.
 type DataFile struct {
-	Path        string
-	Size        int64 // on disk, so compressed when Compression is set
+	Path        string // a path, or an s3:// URL
+	Size        int64  // on disk, so compressed when Compression is set
+	ETag        string // of an S3 object, as listed
 	Format      Format
 	Compression Compression
+}
+
+// Version is what a reader must find to read f as listed: its size and ETag
+// when f is an S3 object, nothing for a local file.
+func (f DataFile) Version() storage.Version {
+	if f.ETag == "" {
+		return storage.Version{}
+	}
+	return storage.Version{Size: f.Size, ETag: f.ETag}
 }
 
 // ignoredSchemas are the schema files of objects that are not tables.
@@ -115,11 +126,7 @@ func DiscoverWith(dir string, routes []Route) (*Layout, error) {
 		}
 	}
 	addData := func(t *Table, e dumpEntry, format Format, comp Compression) error {
-		info, err := os.Stat(e.path)
-		if err != nil {
-			return fmt.Errorf("discover %s: %w", e.path, err)
-		}
-		t.Files = append(t.Files, DataFile{Path: e.path, Size: info.Size(), Format: format, Compression: comp})
+		t.Files = append(t.Files, DataFile{Path: e.path, Size: e.size, ETag: e.etag, Format: format, Compression: comp})
 		return nil
 	}
 	var check []oneTableCheck // rule-routed SQL files to read through
@@ -129,7 +136,7 @@ func DiscoverWith(dir string, routes []Route) (*Layout, error) {
 			l.Skipped = append(l.Skipped, e.rel)
 			continue
 		}
-		name := filepath.Base(e.path)
+		name := storage.Base(e.path)
 		if p, ok := viewPrefix(e.path); ok {
 			views[p] = true
 		}
@@ -218,54 +225,21 @@ type dumpEntry struct {
 	path    string // dir joined with rel
 	rel     string // relative to the dump directory, "/"-separated
 	regular bool   // a regular file, or a symlink to one
+	size    int64
+	etag    string // an S3 object's
 }
 
-// listDump lists the entries of dir; with tree, those of its subdirectories
-// too, in place of the directories themselves.
+// listDump lists the entries of dir (a directory or an s3:// prefix); with
+// tree, those of its subdirectories too, in place of the directories
+// themselves.
 func listDump(dir string, tree bool) ([]dumpEntry, error) {
-	isRegular := func(path string, t os.FileMode) bool {
-		if t.IsRegular() {
-			return true
-		}
-		if t&os.ModeSymlink == 0 {
-			return false
-		}
-		// A symlink counts when it leads to a regular file.
-		st, err := os.Stat(path)
-		return err == nil && st.Mode().IsRegular()
-	}
-	if !tree {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, fmt.Errorf("read dump directory %s: %w", dir, err)
-		}
-		out := make([]dumpEntry, 0, len(entries))
-		for _, e := range entries {
-			path := filepath.Join(dir, e.Name())
-			out = append(out, dumpEntry{path: path, rel: e.Name(), regular: isRegular(path, e.Type())})
-		}
-		return out, nil
-	}
-	var out []dumpEntry
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("read dump directory %s: %w", path, err)
-		}
-		if path == dir {
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		out = append(out, dumpEntry{path: path, rel: filepath.ToSlash(rel), regular: isRegular(path, d.Type())})
-		return nil
-	})
+	entries, err := storage.List(context.Background(), dir, tree)
 	if err != nil {
 		return nil, err
+	}
+	out := make([]dumpEntry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, dumpEntry{path: e.Path, rel: e.Rel, regular: e.Regular, size: e.Size, etag: e.ETag})
 	}
 	return out, nil
 }

@@ -2,12 +2,14 @@ package source
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/klauspost/compress/zstd"
+
+	"storm/import/storage"
 )
 
 // OpenChunk opens a reader over the rows of ch.
@@ -60,10 +62,23 @@ func OpenChunk(ch Chunk, csv CSVConfig, resumeOffset, resumeLine int64) (Reader,
 	}
 }
 
-// openStream opens path and decompresses it as c says. The returned reader
-// is the file itself when uncompressed, so callers may seek it.
+// openStream opens path (a file or an s3:// object) and decompresses it as
+// c says. The returned reader is the file itself when uncompressed, so
+// callers may seek it.
 func openStream(path string, c Compression) (io.Reader, func() error, error) {
-	f, err := os.Open(path)
+	return openVersion(path, storage.Version{}, c)
+}
+
+// openChunkStream is openStream for a chunk: an object that is no longer
+// the one planned (its ETag or size differs) is refused, naming its key.
+func openChunkStream(ch Chunk) (io.Reader, func() error, error) {
+	return openVersion(ch.Path, storage.Version{Size: ch.Size, ETag: ch.ETag}, ch.Compression)
+}
+
+func openVersion(path string, want storage.Version, c Compression) (io.Reader, func() error, error) {
+	// The readers have no context: a worker that stops closes its reader,
+	// which ends any request in flight.
+	f, err := storage.Open(context.Background(), path, want)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -83,7 +98,7 @@ func openStream(path string, c Compression) (io.Reader, func() error, error) {
 	case CompressionZstd:
 		// The decoder reads an empty input as no frames, so no data; but no
 		// dumper writes that, so it is a file cut short.
-		if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		if f.Size() == 0 {
 			f.Close()
 			return nil, nil, corrupt(path, "zstd", io.ErrUnexpectedEOF)
 		}

@@ -1,11 +1,11 @@
 package source
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +13,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/format"
+
+	"storm/import/storage"
 )
 
 // A Parquet chunk is a run of whole row groups. Its offsets count rows, not
@@ -93,18 +95,15 @@ func OpenParquet(r io.ReaderAt, size int64, name string) (*parquet.File, *Parque
 	return f, info, nil
 }
 
-// InspectParquet is OpenParquet on a local file.
-func InspectParquet(path string) (*ParquetFile, error) {
-	file, err := os.Open(path)
+// InspectParquet is OpenParquet on a file in a dump, local or in S3 (then
+// as the version want pins, when set).
+func InspectParquet(path string, want storage.Version) (*ParquetFile, error) {
+	file, err := storage.Open(context.Background(), path, want)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		return nil, err
-	}
-	_, info, err := OpenParquet(file, st.Size(), path)
+	_, info, err := OpenParquet(file, file.Size(), path)
 	return info, err
 }
 
@@ -313,9 +312,10 @@ func decimalColumn(c ParquetColumn, pt format.Type, scale int32) (ParquetColumn,
 }
 
 // splitParquet cuts a Parquet file into chunks of whole row groups of about
-// shardSize compressed bytes each (Chunk.Size): a row group is never cut.
+// shardSize compressed bytes each (Chunk.DataBytes): a row group is never cut.
 func splitParquet(f DataFile, shardSize int64) ([]Chunk, error) {
-	info, err := InspectParquet(f.Path)
+	pin := f.Version()
+	info, err := InspectParquet(f.Path, pin)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +326,8 @@ func splitParquet(f DataFile, shardSize int64) ([]Chunk, error) {
 		row += g.Rows
 		bytes += g.Bytes
 		if bytes >= shardSize || i == len(info.RowGroups)-1 {
-			chunks = append(chunks, Chunk{Path: f.Path, Format: FormatParquet, Start: start, End: row, StartLine: start + 1, Size: bytes})
+			chunks = append(chunks, Chunk{Path: f.Path, Format: FormatParquet, Start: start, End: row, StartLine: start + 1, DataBytes: bytes,
+				Size: pin.Size, ETag: pin.ETag})
 			start, bytes = row, 0
 		}
 	}
@@ -366,16 +367,11 @@ type parquetReader struct {
 func openParquet(ch Chunk, from int64) (Reader, error) {
 	// A zone storm can't place matters only to a file with instants.
 	loc, tzErr := timeZone(ch.TimeZone)
-	file, err := os.Open(ch.Path)
+	file, err := storage.Open(context.Background(), ch.Path, storage.Version{Size: ch.Size, ETag: ch.ETag})
 	if err != nil {
 		return nil, err
 	}
-	st, err := file.Stat()
-	if err != nil {
-		file.Close()
-		return nil, err
-	}
-	r, err := newParquetReader(file, st.Size(), ch.Path, from, ch.End, loc)
+	r, err := newParquetReader(file, file.Size(), ch.Path, from, ch.End, loc)
 	if err != nil {
 		file.Close()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"storm/import/storage"
 	"storm/internal/parquetgen"
 )
 
@@ -64,7 +65,7 @@ func TestParquetTypes(t *testing.T) {
 			if err := parquetgen.Write(path, parquetgen.Options{FirstID: 1, Rows: rows, RowGroup: 150, Compression: comp, Seed: 7}); err != nil {
 				t.Fatal(err)
 			}
-			info, err := InspectParquet(path)
+			info, err := InspectParquet(path, storage.Version{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +96,7 @@ func TestParquetTypes(t *testing.T) {
 			}
 			var next int64
 			for _, ch := range chunks {
-				if ch.Start != next || ch.End <= ch.Start || ch.Size <= 0 {
+				if ch.Start != next || ch.End <= ch.Start || ch.DataBytes <= 0 {
 					t.Fatalf("chunk %+v after row %d", ch, next)
 				}
 				next = ch.End
@@ -295,7 +296,7 @@ func TestParquetInt96(t *testing.T) {
 	if err := parquetgen.WriteColumns(path, o, cols, nil); err != nil {
 		t.Fatal(err)
 	}
-	info, err := InspectParquet(path)
+	info, err := InspectParquet(path, storage.Version{})
 	if err != nil {
 		t.Fatal(err)
 	}

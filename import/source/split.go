@@ -2,8 +2,10 @@ package source
 
 import (
 	"bytes"
+	"context"
 	"io"
-	"os"
+
+	"storm/import/storage"
 )
 
 // Split cuts f into chunks of about shardSize bytes. Only uncompressed CSV
@@ -24,19 +26,19 @@ func Split(f DataFile, shardSize int64, csv CSVConfig) ([]Chunk, error) {
 		return splitParquet(f, shardSize)
 	}
 	whole := []Chunk{{Path: f.Path, Format: f.Format, Compression: f.Compression, Start: 0, End: -1, StartLine: 1}}
+	pin := f.Version()
+	whole[0].Size, whole[0].ETag = pin.Size, pin.ETag
 	if f.Format != FormatCSV || f.Compression != CompressionNone || shardSize <= 0 || f.Size <= shardSize {
 		return whole, nil
 	}
-	file, err := os.Open(f.Path)
+	// An S3 object is read as a stream of ranged GETs (scanCuts) or with a
+	// ranged GET per cut (strictCuts); either way, as the version listed.
+	file, err := storage.Open(context.Background(), f.Path, storage.Version{Size: whole[0].Size, ETag: whole[0].ETag})
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size := st.Size()
+	size := file.Size()
 	if size <= shardSize {
 		return whole, nil
 	}
@@ -52,7 +54,8 @@ func Split(f DataFile, shardSize int64, csv CSVConfig) ([]Chunk, error) {
 	chunks := whole
 	for _, c := range cuts {
 		chunks[len(chunks)-1].End = c.off
-		chunks = append(chunks, Chunk{Path: f.Path, Format: f.Format, Start: c.off, End: -1, StartLine: c.line})
+		chunks = append(chunks, Chunk{Path: f.Path, Format: f.Format, Start: c.off, End: -1, StartLine: c.line,
+			Size: whole[0].Size, ETag: whole[0].ETag})
 	}
 	return chunks, nil
 }
@@ -62,7 +65,7 @@ type cut struct{ off, line int64 }
 
 // scanCuts parses the whole file, discarding the fields, and takes the first
 // row start at or after each nominal cut.
-func scanCuts(file *os.File, path string, size, shardSize int64, cfg CSVConfig) ([]cut, error) {
+func scanCuts(file io.Reader, path string, size, shardSize int64, cfg CSVConfig) ([]cut, error) {
 	var p csvParser
 	p.init(path, cfg)
 	p.s.reset(file, 0)
@@ -227,7 +230,7 @@ func oddBackslashes(b []byte) bool {
 
 // strictCuts finds each cut with a short read after the nominal offset, then
 // counts the lines before each cut in one sequential pass.
-func strictCuts(file *os.File, path string, size, shardSize int64, cfg CSVConfig) ([]cut, error) {
+func strictCuts(file readAtSeeker, path string, size, shardSize int64, cfg CSVConfig) ([]cut, error) {
 	var first int64 // the first chunk keeps the header
 	if cfg.Header {
 		var p csvParser
@@ -261,7 +264,7 @@ func strictCuts(file *os.File, path string, size, shardSize int64, cfg CSVConfig
 
 // rowStartAfter returns the offset just past the first terminator that ends
 // at or after nominal, or -1 if there is none.
-func rowStartAfter(file *os.File, nominal int64, term, buf []byte) (int64, error) {
+func rowStartAfter(file io.ReaderAt, nominal int64, term, buf []byte) (int64, error) {
 	at := max(nominal-int64(len(term)), 0)
 	keep := 0 // bytes carried over so a terminator split between reads matches
 	for {
@@ -282,15 +285,29 @@ func rowStartAfter(file *os.File, nominal int64, term, buf []byte) (int64, error
 	}
 }
 
+// readAtSeeker is a file or an S3 object: cuts are found with short reads
+// at offsets, lines counted in one sequential read (one stream of GETs on
+// S3, not a GET per buffer).
+type readAtSeeker interface {
+	io.ReaderAt
+	io.ReadSeeker
+}
+
 // countLines fills in the line number of each cut by counting newlines
 // from the start of the file.
-func countLines(file *os.File, cuts []cut) error {
+func countLines(file io.ReadSeeker, cuts []cut) error {
+	if len(cuts) == 0 {
+		return nil
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
 	buf := make([]byte, 1<<20)
 	var pos int64
 	line := int64(1)
 	for i := range cuts {
 		for pos < cuts[i].off {
-			n, err := file.ReadAt(buf[:min(int64(len(buf)), cuts[i].off-pos)], pos)
+			n, err := file.Read(buf[:min(int64(len(buf)), cuts[i].off-pos)])
 			line += int64(bytes.Count(buf[:n], nl))
 			pos += int64(n)
 			if err != nil && (err != io.EOF || pos < cuts[i].off) {

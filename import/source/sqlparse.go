@@ -38,7 +38,7 @@ const (
 )
 
 func openSQL(ch Chunk, resumeOffset int64) (Reader, error) {
-	in, closeFn, err := openStream(ch.Path, ch.Compression)
+	in, closeFn, err := openChunkStream(ch)
 	if err != nil {
 		return nil, err
 	}

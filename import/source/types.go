@@ -137,12 +137,16 @@ type Chunk struct {
 	// header, in place of CSVConfig.Header: the plan's finding under
 	// source.csv.header = "auto".
 	Header *bool `json:"header,omitempty"`
-	// Size is a Parquet chunk's compressed bytes, for progress: its Start
-	// and End count rows.
-	Size int64 `json:"size,omitempty"`
+	// DataBytes is a Parquet chunk's compressed bytes, for progress: its
+	// Start and End count rows.
+	DataBytes int64 `json:"data_bytes,omitempty"`
 	// TimeZone is the target's time_zone, in which a Parquet chunk's
 	// instants (timestamps adjusted to UTC) are written.
 	TimeZone string `json:"time_zone,omitempty"`
+	// Size and ETag pin an S3 object as planned: a shard whose object
+	// changed since fails rather than load a mix. Unset for local files.
+	Size int64  `json:"size,omitempty"`
+	ETag string `json:"etag,omitempty"`
 }
 
 // ParseError says which row of which file could not be read, and why.
