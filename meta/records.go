@@ -17,6 +17,7 @@ type Spec struct {
 	Target TargetSpec `json:"target"`
 	Import ImportSpec `json:"import"`
 	Verify VerifySpec `json:"verify"`
+	Post   PostSpec   `json:"post"`
 	TiDB   TiDBSpec   `json:"tidb"`
 }
 
@@ -98,6 +99,14 @@ type ImportSpec struct {
 	Mode        string `json:"mode"`
 	Incremental bool   `json:"incremental"`
 	MaxErrors   int64  `json:"max-errors"`
+	// DeferIndexes: "auto" leaves a table's non-unique secondary indexes
+	// out while it loads and builds them in its table steps; "off".
+	DeferIndexes string `json:"defer-indexes"`
+}
+
+// PostSpec is what a table's steps do after its last shard.
+type PostSpec struct {
+	Analyze bool `json:"analyze"` // ANALYZE TABLE
 }
 
 // SpecRecord is what /spec holds: the spec plus who wrote it.
@@ -146,6 +155,41 @@ type PlanTable struct {
 	Bytes       int64  `json:"bytes"`
 	Created     bool   `json:"created"`
 	InitialRows int64  `json:"initial_rows"`
+	// Indexes are every index the table must have once its steps are done
+	// (its schema file's, or the target's own when it has none), recorded
+	// before any of them is dropped: the deferred ones are built by the
+	// table's steps, and the whole set is checked against the target.
+	// None for a table that held rows (import.incremental): it is never
+	// touched.
+	Indexes     []source.Index `json:"indexes,omitempty"`
+	IndexSource string         `json:"index_source,omitempty"` // the schema file, or "target"
+	// ForeignKeys the table declares: the server adds an index a foreign
+	// key lacks, which the index check then allows.
+	ForeignKeys int `json:"foreign_keys,omitempty"`
+}
+
+// TableStep is one table's work after its last shard (node/steps.go):
+// build its deferred indexes, check its index set, ANALYZE it.
+type TableStep struct {
+	DB    string `json:"db"`
+	Table string `json:"table"`
+}
+
+// StepResult is what one step of a table did.
+type StepResult struct {
+	Step    string  `json:"step"` // indexes, check, analyze
+	Detail  string  `json:"detail,omitempty"`
+	Seconds float64 `json:"seconds"`
+}
+
+// StepsDone records a table's finished steps.
+type StepsDone struct {
+	DB    string       `json:"db"`
+	Table string       `json:"table"`
+	Steps []StepResult `json:"steps"`
+	Node  string       `json:"node"`
+	Epoch int64        `json:"epoch"`
+	At    time.Time    `json:"at"`
 }
 
 // Shard is one unit of import work: a chunk of a data file.
@@ -255,6 +299,9 @@ type TableResult struct {
 	// the import (TiDB targets only): a record to compare with a later one
 	// or with another cluster's, computed by TiKV over the stored KV pairs.
 	AdminChecksum *AdminChecksum `json:"admin_checksum,omitempty"`
+	// Steps are what the table's steps did after its last shard, and how
+	// long each took.
+	Steps []StepResult `json:"steps,omitempty"`
 }
 
 // AdminChecksum is one ADMIN CHECKSUM TABLE result.

@@ -8,6 +8,7 @@ package node
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,7 @@ type ops struct {
 	addr      atomic.Pointer[string]
 	etcdRTT   atomic.Pointer[prometheus.HistogramVec]
 	target    atomic.Pointer[sink.Target]
+	steps     stepsInWork
 }
 
 // Phases a node reports (storm_phase, the heartbeat, the log's phase
@@ -153,4 +155,27 @@ func (c leaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.remaining, prometheus.GaugeValue, remaining)
 	ch <- prometheus.MustNewConstMetric(c.granted, prometheus.GaugeValue, granted)
+}
+
+// stepsInWork is what this node's table steps do now: table -> step.
+type stepsInWork struct {
+	mu  sync.Mutex
+	now map[string]string
+}
+
+func (m *metrics) stepStarted(table string) { m.stepPhase(table, "claimed") }
+
+func (m *metrics) stepPhase(table, step string) {
+	m.steps.mu.Lock()
+	defer m.steps.mu.Unlock()
+	if m.steps.now == nil {
+		m.steps.now = map[string]string{}
+	}
+	m.steps.now[table] = step
+}
+
+func (m *metrics) stepEnded(table string) {
+	m.steps.mu.Lock()
+	defer m.steps.mu.Unlock()
+	delete(m.steps.now, table)
 }

@@ -395,6 +395,12 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 		w := &worker{n: n, sess: sess, log: n.log.With("worker", i)}
 		g.Go(func() error { return w.run(gctx, v) })
 	}
+	if !n.cfg.ExitWhenIdle {
+		// Each table's steps (node/steps.go) start when its last shard is
+		// done, here or on a peer, while other tables still import. A node
+		// that leaves when idle leaves them to its peers.
+		g.Go(func() error { return n.runSteps(gctx, sess, v, n.cfg.Workers) })
+	}
 	if err := g.Wait(); err != nil {
 		return err
 	}

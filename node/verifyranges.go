@@ -115,6 +115,8 @@ func (st *jobState) importUnfinished() string {
 		return "job cancelled"
 	case len(st.failed) > 0:
 		return fmt.Sprintf("%d shard(s) failed", len(st.failed))
+	case len(st.sfailed) > 0:
+		return fmt.Sprintf("the steps of %d table(s) failed", len(st.sfailed))
 	}
 	return ""
 }
