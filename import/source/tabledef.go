@@ -47,9 +47,9 @@ type TableDef struct {
 	ForeignKeys [][]string
 
 	stmt  string
-	open  int        // offset of the body's "("
-	close int        // offset of its ")"
-	parts []defPart  // the body's elements, in order
+	open  int         // offset of the body's "("
+	close int         // offset of its ")"
+	parts []defPart   // the body's elements, in order
 	byIdx map[int]int // index number -> part number
 }
 
@@ -410,9 +410,9 @@ func keyParts(e []token, i int, stmt string) ([]IndexColumn, int, error) {
 type tokKind int
 
 const (
-	tokWord tokKind = iota
-	tokQuoted       // `name` or "name"
-	tokString       // 'text'
+	tokWord   tokKind = iota
+	tokQuoted         // `name` or "name"
+	tokString         // 'text'
 	tokPunct
 	tokComment // a versioned comment, kept whole
 )
