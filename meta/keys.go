@@ -149,7 +149,7 @@ func (j Job) Parse(key string) (k Key, ok bool) {
 		}
 	case KindNodes, KindElection, KindPhase, KindShards, KindClaims, KindProgress, KindDone, KindFailed, KindTiKV,
 		KindVerifyRanges, KindVerifyClaims, KindVerifyDone, KindVerifyFailed, KindTables,
-		KindSteps, KindStepClaims, KindStepsDone, KindStepsFailed:
+		KindSteps, KindStepClaims, KindStepsDone, KindStepsFailed, KindStepProgress:
 		if name == "" {
 			return Key{}, false
 		}

@@ -182,6 +182,13 @@ type StepResult struct {
 	Seconds float64 `json:"seconds"`
 }
 
+// StepProgress says which step of a table a node is doing.
+type StepProgress struct {
+	Node string    `json:"node"`
+	Step string    `json:"step"`
+	At   time.Time `json:"at"`
+}
+
 // StepsDone records a table's finished steps.
 type StepsDone struct {
 	DB    string       `json:"db"`

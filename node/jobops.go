@@ -112,7 +112,7 @@ func RetryJob(ctx context.Context, cli *clientv3.Client, job meta.Job) (*RetryRe
 		prefix(meta.KindVerifyRanges), prefix(meta.KindVerifyClaims), prefix(meta.KindVerifyDone), prefix(meta.KindVerifyFailed),
 		// A table whose steps failed does them again (they add only what
 		// is missing); the done ones stand.
-		prefix(meta.KindStepsFailed), prefix(meta.KindStepClaims),
+		prefix(meta.KindStepsFailed), prefix(meta.KindStepClaims), prefix(meta.KindStepProgress),
 		clientv3.OpDelete(job.PhaseMarker(meta.PhaseVerifyPlan)),
 		clientv3.OpDelete(job.PhaseMarker(meta.PhaseVerify)),
 		clientv3.OpDelete(job.PhaseMarker(meta.PhaseFinalize)),

@@ -196,12 +196,18 @@ func (n *Node) doSteps(ctx context.Context, log interface{ Info(string, ...any) 
 	var out []meta.StepResult
 	step := func(name string, fn func() (string, error)) error {
 		n.metrics.stepPhase(stepID(s.DB, s.Table), name)
+		p := meta.StepProgress{Node: n.cfg.NodeID, Step: name, At: time.Now().UTC()}
+		if _, err := n.cli.Put(ctx, n.job.Key(meta.KindStepProgress, stepID(s.DB, s.Table)), meta.Encode(p)); err != nil {
+			n.log.Debug("step progress not recorded", "table", stepID(s.DB, s.Table), "err", err)
+		}
 		start := time.Now()
 		detail, err := fn()
 		if err != nil {
 			return err
 		}
-		out = append(out, meta.StepResult{Step: name, Detail: detail, Seconds: time.Since(start).Seconds()})
+		secs := time.Since(start).Seconds()
+		n.metrics.stepDone(stepID(s.DB, s.Table), name, secs)
+		out = append(out, meta.StepResult{Step: name, Detail: detail, Seconds: secs})
 		return nil
 	}
 	var deferred []source.Index
