@@ -223,6 +223,7 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 				if err := def.Defer(); err != nil {
 					return pt, election.Fail(fmt.Errorf("%s: table %s: %w", t.SchemaFile, name, err))
 				}
+				n.keepIgnored(def)
 			}
 			pt.IndexSource, pt.ForeignKeys = t.SchemaFile, len(def.ForeignKeys)
 		}
@@ -274,13 +275,14 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 				if err := def.Defer(); err != nil {
 					return pt, election.Fail(fmt.Errorf("table %s: %w", name, err))
 				}
+				n.keepIgnored(def)
 			}
 			if def != nil {
 				pt.IndexSource, pt.ForeignKeys = "target", len(def.ForeignKeys)
 			}
 		}
 		if def != nil {
-			pt.Indexes = def.Indexes
+			pt.Indexes = n.expectedIndexes(def)
 		}
 	}
 	absent := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
@@ -300,6 +302,34 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 		return pt, err
 	}
 	return pt, nil
+}
+
+// ignoredByTarget: TiDB parses FULLTEXT and SPATIAL keys and makes no
+// index of them, from a CREATE TABLE or an ALTER TABLE alike.
+func (n *Node) ignoredByTarget(ix source.Index) bool {
+	return n.target.IsTiDB() && (ix.Kind == source.IndexFulltext || ix.Kind == source.IndexSpatial)
+}
+
+// keepIgnored leaves the keys the target ignores in the CREATE TABLE, as
+// the schema file has them: nothing to build back.
+func (n *Node) keepIgnored(def *source.TableDef) {
+	for i := range def.Indexes {
+		if n.ignoredByTarget(def.Indexes[i]) {
+			def.Indexes[i].Deferred = false
+		}
+	}
+}
+
+// expectedIndexes are the indexes the table must end with: the target
+// makes none of those it ignores.
+func (n *Node) expectedIndexes(def *source.TableDef) []source.Index {
+	var out []source.Index
+	for _, ix := range def.Indexes {
+		if !n.ignoredByTarget(ix) {
+			out = append(out, ix)
+		}
+	}
+	return out
 }
 
 // targetTableDef parses the target's SHOW CREATE TABLE.
