@@ -182,6 +182,13 @@ type StepResult struct {
 	Seconds float64 `json:"seconds"`
 }
 
+// TableVerify is how one table is verified.
+type TableVerify struct {
+	Mode   string `json:"mode"`
+	Ranges int    `json:"ranges,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
 // StepProgress says which step of a table a node is doing.
 type StepProgress struct {
 	Node string    `json:"node"`
@@ -194,6 +201,10 @@ type StepsDone struct {
 	DB    string       `json:"db"`
 	Table string       `json:"table"`
 	Steps []StepResult `json:"steps"`
+	// Verify is how the table is verified, decided by its steps, which
+	// wrote its verify ranges (peers read them back at once); nil when
+	// the verify-plan phase decides.
+	Verify *TableVerify `json:"verify,omitempty"`
 	Node  string       `json:"node"`
 	Epoch int64        `json:"epoch"`
 	At    time.Time    `json:"at"`

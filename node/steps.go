@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 
@@ -31,6 +32,10 @@ const (
 	stepIndexes = "indexes"
 	stepCheck   = "check"
 	stepAnalyze = "analyze"
+	// stepVerifyPlan splits the table into the verify ranges peers read
+	// back; stepVerify (in the barrier) is the time they took.
+	stepVerifyPlan = "verify-plan"
+	stepVerify     = "verify"
 )
 
 func stepID(db, table string) string { return db + "." + table }
@@ -47,23 +52,53 @@ func (n *Node) runSteps(ctx context.Context, sess *concurrency.Session, iv *view
 		return err
 	}
 	defer stop()
+	// The verify ranges the steps write are read back at once, by as many
+	// workers, while other tables still import.
+	vv := newView[meta.VerifyRange](n.job, meta.VerifyPool, n.cfg.NodeID, n.log)
+	vv.more = func() bool {
+		c := sv.snapshot()
+		return !iv.snapshot().stopping() && !c.stopping() && (c.Done+c.Failed < c.Shards || c.SourcesWaiting > 0)
+	}
+	stopV, err := vv.start(ctx, n.cli)
+	if err != nil {
+		return err
+	}
+	defer stopV()
 	fctx, stopForward := context.WithCancel(ctx)
 	defer stopForward()
-	go func() {
-		// A table becomes ready when the import view sees its last shard
-		// done: wake the step workers then.
+	forward := func(from func() <-chan struct{}, to ...func()) {
 		for {
 			select {
-			case <-iv.changes():
-				sv.poke()
+			case <-from():
+				for _, f := range to {
+					f()
+				}
 			case <-fctx.Done():
 				return
 			}
 		}
-	}()
+	}
+	// A table becomes ready when the import view sees its last shard
+	// done: wake the step workers then; and the verify workers when the
+	// steps settle.
+	go forward(iv.changes, sv.poke, vv.poke)
+	go forward(sv.changes, vv.poke)
 	var mu sync.Mutex
 	busy := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error {
+			for {
+				id, r, ok := vv.next(gctx)
+				if !ok {
+					return nil
+				}
+				if err := n.verifyRange(gctx, sess, id, r); err != nil {
+					return err
+				}
+			}
+		})
+	}
 	for range workers {
 		g.Go(func() error {
 			for {
@@ -71,7 +106,7 @@ func (n *Node) runSteps(ctx context.Context, sess *concurrency.Session, iv *view
 				if !ok {
 					return nil
 				}
-				err := n.tableSteps(gctx, sess, id, s)
+				err := n.tableSteps(gctx, sess, iv, id, s)
 				mu.Lock()
 				delete(busy, id)
 				mu.Unlock()
@@ -133,7 +168,7 @@ func (e *stepError) Error() string { return e.err.Error() }
 func (e *stepError) Unwrap() error { return e.err }
 
 // tableSteps claims a table's steps and does them.
-func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, id string, s meta.TableStep) error {
+func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, iv *view[meta.Shard], id string, s meta.TableStep) error {
 	pool := meta.StepPool
 	epoch, ok, err := pool.Claim(ctx, n.cli, n.job, id, n.cfg.NodeID, sess.Lease())
 	if err != nil || !ok {
@@ -147,8 +182,12 @@ func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, id str
 		return err
 	}
 	var steps []meta.StepResult
+	var tv *meta.TableVerify
 	for try := 1; ; try++ {
 		steps, err = n.doSteps(ctx, log, s, rec)
+		if err == nil {
+			tv, err = n.planVerify(ctx, iv, id, epoch, s, rec, &steps)
+		}
 		var se *stepError
 		if err == nil || ctx.Err() != nil || errors.As(err, &se) || try == 5 {
 			break
@@ -175,7 +214,7 @@ func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, id str
 		_, ferr := pool.Fail(ctx, n.cli, n.job, id, epoch, f)
 		return ferr
 	}
-	d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
+	d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Verify: tv, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
 	if _, err := pool.Complete(ctx, n.cli, n.job, id, epoch, d); err != nil {
 		return err
 	}
@@ -232,6 +271,51 @@ func (n *Node) doSteps(ctx context.Context, log interface{ Info(string, ...any) 
 		}
 	}
 	return out, nil
+}
+
+// planVerify decides how the table is verified and writes its verify
+// ranges, under the steps' claim, for peers to read back now. nil: the
+// verify-plan phase decides (the view keeps no sum of the done records).
+func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, epoch int64, s meta.TableStep, rec meta.PlanTable, steps *[]meta.StepResult) (*meta.TableVerify, error) {
+	rows, cols, note, ok := iv.tableSums(s.DB, s.Table)
+	if !ok {
+		return nil, nil
+	}
+	start := time.Now()
+	mode := n.spec.Verify.Mode
+	if mode == "" {
+		mode = meta.VerifyDigest
+	}
+	if rec.InitialRows > 0 {
+		note = fmt.Sprintf("incremental: the table held %d rows before the import", rec.InitialRows)
+	}
+	pt := meta.PlanTable{DB: s.DB, Table: s.Table}
+	vt, rs, err := n.planTableVerify(ctx, pt, mode, cols, note, rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(rs); i += maxTxnOps {
+		var ops []clientv3.Op
+		for _, r := range rs[i:min(i+maxTxnOps, len(rs))] {
+			ops = append(ops, clientv3.OpPut(n.job.Key(meta.KindVerifyRanges, r.ID), meta.Encode(r)))
+		}
+		owned, err := meta.StepPool.PutOwned(ctx, n.cli, n.job, id, epoch, ops...)
+		if err != nil {
+			return nil, err
+		}
+		if !owned {
+			return nil, &stepError{fmt.Errorf("table %s: lost the claim of its steps", id)}
+		}
+	}
+	detail := vt.Mode
+	if vt.Ranges > 0 {
+		detail = fmt.Sprintf("digest in %d range(s)", vt.Ranges)
+	}
+	if vt.Note != "" {
+		detail += ": " + vt.Note
+	}
+	*steps = append(*steps, meta.StepResult{Step: stepVerifyPlan, Detail: detail, Seconds: time.Since(start).Seconds()})
+	return &meta.TableVerify{Mode: vt.Mode, Ranges: vt.Ranges, Note: vt.Note}, nil
 }
 
 // buildIndexes adds the deferred indexes the table lacks, in one ALTER

@@ -289,6 +289,12 @@ func (n *Node) verify(ctx context.Context, l *election.Leader) (any, error) {
 		add(src, key, checksum.Digest{Count: tt.DigestCount, XOR: x})
 	}
 	dst := map[string]*checksum.Digest{}
+	// The verify step of each table: its ranges' read-back, summed.
+	readSecs, readRanges := map[string]float64{}, map[string]int{}
+	for _, d := range st.vdone {
+		readSecs[d.DB+"."+d.Table] += d.Seconds
+		readRanges[d.DB+"."+d.Table]++
+	}
 	for _, d := range st.vdone {
 		x, err := checksum.ParseHex(d.DigestXOR)
 		if err != nil {
@@ -318,6 +324,10 @@ func (n *Node) verify(ctx context.Context, l *election.Leader) (any, error) {
 				return nil, fmt.Errorf("verify: count %s: %w", key, err)
 			}
 			r.OK = r.Actual == r.Expected
+		}
+		if k := readRanges[key]; k > 0 {
+			r.Steps = append(r.Steps, meta.StepResult{Step: stepVerify, Seconds: readSecs[key],
+				Detail: fmt.Sprintf("%d range(s) read back; seconds summed over them", k)})
 		}
 		if n.target.IsTiDB() {
 			r.AdminChecksum = n.adminChecksum(ctx, pt.DB, pt.Table) // node/tidbchecksum.go
@@ -359,7 +369,7 @@ func (st *jobState) addSteps(b *meta.Barrier) {
 			i = len(b.Tables)
 			b.Tables = append(b.Tables, meta.TableResult{DB: d.DB, Table: d.Table, OK: true, Note: "not verified"})
 		}
-		b.Tables[i].Steps = d.Steps
+		b.Tables[i].Steps = append(append([]meta.StepResult(nil), d.Steps...), b.Tables[i].Steps...)
 	}
 	for _, f := range st.sfailed {
 		if i, ok := at[f.Shard]; ok {

@@ -72,6 +72,10 @@ type view[T any] struct {
 	// idleExit: next gives up once this node's sources are planned and it
 	// can claim nothing more (node.exit-when-idle).
 	idleExit bool
+	// more, when set, says more items may still come although every one
+	// so far is done: next waits for them (the verify ranges that tables'
+	// steps write while others still import).
+	more func() bool
 
 	// keepDone: the view folds every done record into doneSum (load reads
 	// them, the watch's events carry them), and rev is the revision it has
@@ -596,7 +600,7 @@ func (v *view[T]) next(ctx context.Context) (string, T, bool) {
 		c := v.countsLocked()
 		ch := v.changed
 		v.mu.Unlock()
-		if (c.Done+c.Failed == c.Shards && c.SourcesWaiting == 0) || (v.idleExit && c.idle()) {
+		if (c.Done+c.Failed == c.Shards && c.SourcesWaiting == 0 && (v.more == nil || !v.more())) || (v.idleExit && c.idle()) {
 			return "", zero, false
 		}
 		select {
@@ -693,6 +697,22 @@ func (v *view[T]) groupDone(g string) bool {
 	defer v.mu.Unlock()
 	c := v.countsLocked()
 	return !c.stopping() && c.SourcesWaiting == 0 && v.open[g] == 0
+}
+
+// tableSums are what the done records say of a table: its rows and the
+// columns its digest covers (or why it can only be counted); ok is false
+// when the view keeps no usable sum of them.
+func (v *view[T]) tableSums(db, table string) (rows int64, cols []string, note string, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.doneSum == nil || v.doneSum.broken != "" {
+		return 0, nil, "", false
+	}
+	if t := v.doneSum.tables[db+"."+table]; t != nil {
+		rows = t.rows
+	}
+	cols, note = v.doneSum.digestColumns(db, table)
+	return rows, cols, note, true
 }
 
 // changes is the channel the next change closes.
