@@ -205,9 +205,9 @@ type StepsDone struct {
 	// wrote its verify ranges (peers read them back at once); nil when
 	// the verify-plan phase decides.
 	Verify *TableVerify `json:"verify,omitempty"`
-	Node  string       `json:"node"`
-	Epoch int64        `json:"epoch"`
-	At    time.Time    `json:"at"`
+	Node   string       `json:"node"`
+	Epoch  int64        `json:"epoch"`
+	At     time.Time    `json:"at"`
 }
 
 // Shard is one unit of import work: a chunk of a data file.
