@@ -76,6 +76,14 @@ func (n *Node) runSteps(ctx context.Context, sess *concurrency.Session, iv *view
 			case <-fctx.Done():
 				return
 			}
+			// At most ten wake-ups a second: a job of 100,000 shards
+			// changes the import view as often, and each wake-up walks
+			// the tables.
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-fctx.Done():
+				return
+			}
 		}
 	}
 	// A table becomes ready when the import view sees its last shard
