@@ -318,3 +318,45 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 		t.Errorf("index step %+v", ix)
 	}
 }
+
+// A deferred index the server refuses to build (a key on a TEXT column
+// without a prefix length) fails its table's steps, and the job, with the
+// index named in the barrier.
+func TestE2EIndexBuildFails(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 4_000, Format: "csv", Header: true})
+	schema := filepath.Join(e.gen.Dir, e.gen.DB+".events-schema.sql")
+	body, err := os.ReadFile(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(body), "FULLTEXT KEY `ft_payload` (`payload`)", "FULLTEXT KEY `ft_payload` (`payload`),\n  KEY `k_body` (`body`)", 1)
+	if bad == string(body) {
+		t.Fatalf("schema file has no ft_payload:\n%s", body)
+	}
+	if err := os.WriteFile(schema, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n1 := e.node("n1", e.config(nil))
+	if code := n1.wait(t, 2*time.Minute); code != 1 {
+		t.Fatalf("n1 exited %d, want 1\n%s", code, tail(n1.log(), 30))
+	}
+	b := e.barrier()
+	if b.Status != meta.StatusFailed || !strings.Contains(b.Reason, "`k_body`") || !strings.Contains(b.Reason, e.gen.DB+".events") {
+		t.Fatalf("barrier %s: %q, want it to name %s.events and `k_body`", b.Status, b.Reason, e.gen.DB)
+	}
+	found := false
+	for _, r := range b.Tables {
+		if r.Table == "events" {
+			found = true
+			if r.OK || !strings.Contains(r.Note, "`k_body`") {
+				t.Errorf("events result %+v", r)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no barrier entry for events: %+v", b.Tables)
+	}
+	if len(b.Failed) == 0 || !strings.Contains(b.Failed[len(b.Failed)-1].Reason, "`k_body`") {
+		t.Errorf("barrier failed list %+v", b.Failed)
+	}
+}
