@@ -181,8 +181,14 @@ func TestE2EIncrementalKeepsIndexes(t *testing.T) {
 	if after := tableIndexes(t, db, e.gen.DB, "orders"); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("indexes changed:\n before %q\n after  %q", before, after)
 	}
-	if steps := stepsOf(b, "orders"); len(steps) != 0 {
-		t.Errorf("steps %+v, want none (incremental, post.analyze off)", steps)
+	steps := stepsOf(b, "orders")
+	for _, name := range []string{"indexes", "check", "analyze"} {
+		if stepNamed(steps, name) != nil {
+			t.Errorf("steps %+v: want no %s step (incremental, post.analyze off)", steps, name)
+		}
+	}
+	if vp := stepNamed(steps, "verify-plan"); vp == nil || !strings.Contains(vp.Detail, "incremental") {
+		t.Errorf("steps %+v: want a verify-plan step counting the incremental table", steps)
 	}
 	want := 1
 	if err := gendump.ExpectedRows(e.gen, "orders", func([]*string) error { want++; return nil }); err != nil {
