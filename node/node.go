@@ -414,6 +414,11 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 		if !c.settled() && !c.stopping() && c.idle() {
 			return errIdle
 		}
+		// The last node stays: the tables' steps must be done before
+		// verify.
+		if err := n.runSteps(ctx, sess, v, n.cfg.Workers); err != nil {
+			return err
+		}
 	}
 	// Our workers are idle; peers may still hold shards, and one may die
 	// and hand its shard back, so keep the workers' view until all settle.

@@ -63,6 +63,16 @@ func (n *Node) verifyPlan(ctx context.Context, l *election.Leader) (any, error) 
 		sum.Skipped = reason
 		return sum, nil
 	}
+	// Every table's steps must be done (they build its deferred indexes):
+	// a leader that got here early fails the attempt, and its node does
+	// the steps that are left when it joins again.
+	items, err := n.cli.Get(ctx, n.job.Dir(meta.KindSteps), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, fmt.Errorf("count table steps: %w", err)
+	}
+	if int64(len(st.sdone)) < items.Count {
+		return nil, fmt.Errorf("verify-plan: the steps of %d of %d tables are done", len(st.sdone), items.Count)
+	}
 	// The tables' steps planned most tables and wrote their ranges; a
 	// table whose ranges are not all there (a retried job's verify starts
 	// afresh) is planned here again.
