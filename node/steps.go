@@ -141,23 +141,25 @@ func (n *Node) nextStep(ctx context.Context, sv *view[meta.TableStep], iv *view[
 			sv.mu.Unlock()
 			return "", meta.TableStep{}, false
 		}
-		ids := make([]string, 0, len(sv.shards))
-		for id := range sv.shards {
+		type cand struct {
+			id string
+			s  meta.TableStep
+		}
+		var cands []cand
+		for id, s := range sv.shards {
 			if !sv.done[id] && !sv.failed[id] && sv.claims[id] == "" {
-				ids = append(ids, id)
+				cands = append(cands, cand{id, s})
 			}
 		}
 		ch := sv.changed
-		items := sv.shards
 		sv.mu.Unlock()
-		sort.Strings(ids)
+		sort.Slice(cands, func(i, j int) bool { return cands[i].id < cands[j].id })
 		mu.Lock()
-		for _, id := range ids {
-			s := items[id]
-			if !busy[id] && iv.groupDone(s.DB+"."+s.Table) {
-				busy[id] = true
+		for _, c := range cands {
+			if !busy[c.id] && iv.groupDone(c.s.DB+"."+c.s.Table) {
+				busy[c.id] = true
 				mu.Unlock()
-				return id, s, true
+				return c.id, c.s, true
 			}
 		}
 		mu.Unlock()
