@@ -7,6 +7,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,41 +203,54 @@ func TestE2EIncrementalKeepsIndexes(t *testing.T) {
 
 // A schema file whose deferred key names a column the table lacks fails
 // the job at plan time, naming the file and the key, before any row is
-// written.
+// written; so does a deferred key the server refuses (FULLTEXT on an
+// integer column): the table is created as written, then loses its
+// deferred keys.
 func TestE2EBadSchemaKey(t *testing.T) {
-	e := newEnv(t, gendump.Options{Rows: 2_000, Format: "csv", Header: true})
-	schema := filepath.Join(e.gen.Dir, e.gen.DB+".orders-schema.sql")
-	body, err := os.ReadFile(schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := strings.Replace(string(body), "INDEX `idx_status` (`status`,", "INDEX `idx_status` (`state`,", 1)
-	if bad == string(body) {
-		t.Fatalf("schema file has no idx_status:\n%s", body)
-	}
-	if err := os.WriteFile(schema, []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n1 := e.node("n1", e.config(nil))
-	if code := n1.wait(t, 2*time.Minute); code != 1 {
-		t.Fatalf("n1 exited %d, want 1\n%s", code, tail(n1.log(), 30))
-	}
-	b := e.barrier()
-	for _, want := range []string{schema, "key `idx_status`", "column `state`"} {
-		if b.Status != meta.StatusFailed || !strings.Contains(b.Reason, want) {
-			t.Errorf("barrier %s: %q, want it to name %s", b.Status, b.Reason, want)
-		}
-	}
-	if n := e.count(meta.KindShards); n != 0 {
-		t.Errorf("%d shards written", n)
-	}
-	db := e.db()
-	for _, ti := range gendump.Tables(e.gen) {
-		var rows int
-		err := db.QueryRow("SELECT COUNT(*) FROM `" + e.gen.DB + "`.`" + ti.Name + "`").Scan(&rows)
-		if err == nil && rows > 0 {
-			t.Errorf("%s holds %d rows", ti.Name, rows)
-		}
+	for _, tc := range []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"missing column", "INDEX `idx_status` (`status`,", "INDEX `idx_status` (`state`,", []string{"key `idx_status`", "column `state`"}},
+		{"refused by the server", "INDEX `idx_status` (`status`,`ordered_at`)", "FULLTEXT KEY `idx_status` (`status`)",
+			[]string{"create table", "status"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, gendump.Options{Rows: 2_000, Format: "csv", Header: true})
+			schema := filepath.Join(e.gen.Dir, e.gen.DB+".orders-schema.sql")
+			body, err := os.ReadFile(schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := strings.Replace(string(body), tc.from, tc.to, 1)
+			if bad == string(body) {
+				t.Fatalf("schema file has no %s:\n%s", tc.from, body)
+			}
+			if err := os.WriteFile(schema, []byte(bad), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			n1 := e.node("n1", e.config(nil))
+			if code := n1.wait(t, 2*time.Minute); code != 1 {
+				t.Fatalf("n1 exited %d, want 1\n%s", code, tail(n1.log(), 30))
+			}
+			b := e.barrier()
+			for _, want := range append([]string{schema}, tc.want...) {
+				if b.Status != meta.StatusFailed || !strings.HasPrefix(b.Reason, "plan: ") || !strings.Contains(b.Reason, want) {
+					t.Errorf("barrier %s: %q, want a plan failure naming %s", b.Status, b.Reason, want)
+				}
+			}
+			if n := e.count(meta.KindShards); n != 0 {
+				t.Errorf("%d shards written", n)
+			}
+			db := e.db()
+			for _, ti := range gendump.Tables(e.gen) {
+				var rows int
+				err := db.QueryRow("SELECT COUNT(*) FROM `" + e.gen.DB + "`.`" + ti.Name + "`").Scan(&rows)
+				if err == nil && rows > 0 {
+					t.Errorf("%s holds %d rows", ti.Name, rows)
+				}
+			}
+		})
 	}
 }
 
@@ -325,44 +339,67 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 	}
 }
 
-// A deferred index the server refuses to build (a key on a TEXT column
-// without a prefix length) fails its table's steps, and the job, with the
-// index named in the barrier.
+// A build that fails (here the DBA kills the ALTER TABLE, which the test
+// holds behind a metadata lock) fails its table's steps, and the job, with
+// the indexes named in the barrier.
 func TestE2EIndexBuildFails(t *testing.T) {
 	e := newEnv(t, gendump.Options{Rows: 4_000, Format: "csv", Header: true})
-	schema := filepath.Join(e.gen.Dir, e.gen.DB+".events-schema.sql")
-	body, err := os.ReadFile(schema)
+	db := e.db()
+	lock, err := db.Conn(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := strings.Replace(string(body), "FULLTEXT KEY `ft_payload` (`payload`)", "FULLTEXT KEY `ft_payload` (`payload`),\n  KEY `k_body` (`body`)", 1)
-	if bad == string(body) {
-		t.Fatalf("schema file has no ft_payload:\n%s", body)
-	}
-	if err := os.WriteFile(schema, []byte(bad), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	defer lock.Close()
 	n1 := e.node("n1", e.config(nil))
+	e.waitFor("orders to exist", time.Minute, func() bool { return hasTable(db, e.gen.DB, "orders") })
+	holdMDL(t, lock, e.gen.DB, "orders")
+	var id int64
+	e.waitFor("orders' ALTER TABLE", time.Minute, func() bool {
+		return db.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% ADD %'").Scan(&id) == nil
+	})
+	mustExec(t, db, fmt.Sprintf("KILL QUERY %d", id))
 	if code := n1.wait(t, 2*time.Minute); code != 1 {
 		t.Fatalf("n1 exited %d, want 1\n%s", code, tail(n1.log(), 30))
 	}
+	if _, err := lock.ExecContext(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
 	b := e.barrier()
-	if b.Status != meta.StatusFailed || !strings.Contains(b.Reason, "`k_body`") || !strings.Contains(b.Reason, e.gen.DB+".events") {
-		t.Fatalf("barrier %s: %q, want it to name %s.events and `k_body`", b.Status, b.Reason, e.gen.DB)
+	if b.Status != meta.StatusFailed || !strings.Contains(b.Reason, "`idx_customer`, `idx_status`") || !strings.Contains(b.Reason, e.gen.DB+".orders") {
+		t.Fatalf("barrier %s: %q, want it to name %s.orders and its indexes", b.Status, b.Reason, e.gen.DB)
 	}
 	found := false
 	for _, r := range b.Tables {
-		if r.Table == "events" {
+		if r.Table == "orders" {
 			found = true
-			if r.OK || !strings.Contains(r.Note, "`k_body`") {
-				t.Errorf("events result %+v", r)
+			if r.OK || !strings.Contains(r.Note, "`idx_status`") {
+				t.Errorf("orders result %+v", r)
 			}
 		}
 	}
 	if !found {
-		t.Errorf("no barrier entry for events: %+v", b.Tables)
+		t.Errorf("no barrier entry for orders: %+v", b.Tables)
 	}
-	if len(b.Failed) == 0 || !strings.Contains(b.Failed[len(b.Failed)-1].Reason, "`k_body`") {
+	if len(b.Failed) == 0 || !strings.Contains(b.Failed[len(b.Failed)-1].Reason, "`idx_status`") {
 		t.Errorf("barrier failed list %+v", b.Failed)
+	}
+}
+
+func hasTable(db *sql.DB, schema, table string) bool {
+	var n int
+	db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table).Scan(&n)
+	return n == 1
+}
+
+// holdMDL opens a transaction on conn that reads the table: its shared
+// metadata lock holds any ALTER TABLE of it until COMMIT.
+func holdMDL(t *testing.T, conn *sql.Conn, schema, table string) {
+	t.Helper()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var one int
+	if err := conn.QueryRowContext(t.Context(), "SELECT 1 FROM `"+schema+"`.`"+table+"` LIMIT 1").Scan(&one); err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
 	}
 }

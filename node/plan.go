@@ -193,10 +193,11 @@ func (n *Node) createDatabase(ctx context.Context, db *sql.DB, d source.Database
 // The check is recorded under tables/<db>.<table> before any shard that
 // writes into the table exists, so a source planned later (another host's
 // dump into the same table) finds the record and does not mistake its
-// peers' rows for someone else's. With import.defer-indexes = auto, a
-// table storm creates is created without its deferred indexes, and an
-// existing empty one loses them, after the record that holds their
-// definitions is written (node/steps.go builds them back).
+// peers' rows for someone else's. With import.defer-indexes = auto, the
+// table (created as its schema file says, or found empty) loses its
+// deferred indexes after the record that holds their definitions is
+// written; node/steps.go builds them back. (On TiDB a table storm creates
+// is created without them.)
 func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB, t source.Table) (meta.PlanTable, error) {
 	pt := meta.PlanTable{DB: t.DB, Table: t.Name}
 	key := n.job.Key(meta.KindTables, t.DB+"."+t.Name)
@@ -243,7 +244,11 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 		if err != nil {
 			return pt, election.Fail(err)
 		}
-		if def != nil && len(def.Deferred()) > 0 {
+		if def != nil && len(def.Deferred()) > 0 && n.target.IsTiDB() {
+			// Elsewhere the table is created as written, so that the
+			// server refuses a bad key now and not after the load, and
+			// loses its deferred indexes below; on TiDB a DROP INDEX is a
+			// DDL job that would cost the plan a round per table.
 			stmt = def.WithoutDeferred()
 		}
 		if err := execIn(ctx, db, t.DB, stmt); err != nil && !isExists(err) {
