@@ -105,11 +105,15 @@ func TestE2EDeferredIndexes(t *testing.T) {
 	for _, tc := range []struct {
 		mode     string
 		existing bool // the tables exist, empty, with all their indexes
-	}{{"auto", false}, {"off", false}, {"auto", true}} {
+		noSchema bool // and the dump has no schema files: the target's own indexes are the set
+	}{{"auto", false, false}, {"off", false, false}, {"auto", true, false}, {"auto", true, true}} {
 		mode := tc.mode
 		name := mode
 		if tc.existing {
 			name += "-existing"
+		}
+		if tc.noSchema {
+			name += "-no-schema"
 		}
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, gendump.Options{Rows: 80_000, Format: "csv", FilesPerTable: 2, Header: true})
@@ -122,6 +126,14 @@ func TestE2EDeferredIndexes(t *testing.T) {
 				}
 				if !hasIndex(t, db, e.gen.DB, "orders", "idx_status") {
 					t.Fatal("orders was created without idx_status")
+				}
+			}
+			if tc.noSchema {
+				files, _ := filepath.Glob(filepath.Join(e.gen.Dir, "*-schema.sql"))
+				for _, f := range files {
+					if err := os.Remove(f); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			cfg := e.config(map[string]string{"import.defer-indexes": `"` + mode + `"`, "import.batch-size": "65536",
