@@ -395,6 +395,24 @@ func TestE2EIndexBuildFails(t *testing.T) {
 	if len(b.Failed) == 0 || !strings.Contains(b.Failed[len(b.Failed)-1].Reason, "`idx_status`") {
 		t.Errorf("barrier failed list %+v", b.Failed)
 	}
+
+	// storm job retry runs the failed steps again, and only those: the
+	// job succeeds with every index in place.
+	cfg := e.config(nil)
+	if code, out := e.run("retry", "job", "retry", "--config", cfg); code != 0 {
+		t.Fatalf("job retry exited %d:\n%s", code, out)
+	}
+	n2 := e.node("n2", cfg)
+	if code := n2.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("n2 exited %d after the retry\n%s", code, tail(n2.log(), 30))
+	}
+	if b := e.barrier(); b == nil || b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier after retry %+v", b)
+	}
+	if got := strings.Count(n2.log(), "table steps done"); got != 1 || strings.Contains(n2.log(), "shard done") {
+		t.Errorf("n2 did %d tables' steps (want 1, orders') and shards: %v", got, strings.Contains(n2.log(), "shard done"))
+	}
+	e.checkTarget()
 }
 
 func hasTable(db *sql.DB, schema, table string) bool {
