@@ -322,6 +322,13 @@ func TestE2EOpsMetricsAndStatus(t *testing.T) {
 		if _, ok := metrics[name]; ok != (ts.Table != heldTable) {
 			t.Errorf("%s present: %v", name, ok)
 		}
+		state := node.TableVerifying
+		if ts.Table == heldTable {
+			state = node.TableImporting
+		}
+		if name := `storm_table_state{state="` + state + `",table="` + ts.DB + "." + ts.Table + `"}`; metrics[name] != 1 {
+			t.Errorf("%s = %v, want 1", name, metrics[name])
+		}
 	}
 	if resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("pprof: %v %v", resp, err)

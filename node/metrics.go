@@ -32,6 +32,9 @@ type ops struct {
 	etcdRTT   atomic.Pointer[prometheus.HistogramVec]
 	target    atomic.Pointer[sink.Target]
 	steps     stepsInWork
+	// tables, while the node runs table steps, says each table's state as
+	// its views see it (runSteps).
+	tables atomic.Pointer[func() map[string]string]
 }
 
 // Phases a node reports (storm_phase, the heartbeat, the log's phase
@@ -115,7 +118,10 @@ func (n *Node) newRegistry() *prometheus.Registry {
 			now: prometheus.NewDesc("storm_table_step", "1 for each table step this node runs now (step: claimed, indexes, check, analyze).",
 				[]string{"table", "step"}, nil),
 			took: prometheus.NewDesc("storm_table_step_seconds", "How long each table step this node finished took.",
-				[]string{"table", "step"}, nil)},
+				[]string{"table", "step"}, nil),
+			state: prometheus.NewDesc("storm_table_state", "1 for each table's state as this node sees it (importing, waiting, "+
+				"indexing, checking, analyzing, verify-plan, steps: on another node, verifying: its steps done, failed).",
+				[]string{"table", "state"}, nil)},
 	)
 	for _, p := range nodePhases {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "storm_phase",
@@ -183,18 +189,25 @@ func (m *metrics) stepDone(table, step string, secs float64) {
 }
 
 // stepCollector shows this node's table steps: the one each table is in
-// now, and how long the finished ones took.
+// now, and how long the finished ones took; and each table's state as the
+// node's views see it.
 type stepCollector struct {
-	m         *metrics
-	now, took *prometheus.Desc
+	m                *metrics
+	now, took, state *prometheus.Desc
 }
 
 func (c stepCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.now
 	ch <- c.took
+	ch <- c.state
 }
 
 func (c stepCollector) Collect(ch chan<- prometheus.Metric) {
+	if f := c.m.tables.Load(); f != nil {
+		for table, state := range (*f)() {
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, 1, table, state)
+		}
+	}
 	c.m.steps.mu.Lock()
 	defer c.m.steps.mu.Unlock()
 	for table, step := range c.m.steps.now {

@@ -91,6 +91,14 @@ func (n *Node) runSteps(ctx context.Context, sess *concurrency.Session, iv *view
 	// steps settle.
 	go forward(iv.changes, sv.poke, vv.poke)
 	go forward(sv.changes, vv.poke)
+	states := func() map[string]string { return n.tableStates(sv, iv) }
+	n.metrics.tables.Store(&states)
+	defer func() {
+		// The last picture stays for /metrics once the steps are over.
+		last := states()
+		f := func() map[string]string { return last }
+		n.metrics.tables.Store(&f)
+	}()
 	var mu sync.Mutex
 	busy := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
@@ -125,6 +133,48 @@ func (n *Node) runSteps(ctx context.Context, sess *concurrency.Session, iv *view
 		})
 	}
 	return g.Wait()
+}
+
+// tableStates is each table's state as the step and import views see it,
+// with the step this node runs for the tables it holds (/metrics).
+func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[string]string {
+	out := map[string]string{}
+	var open []meta.TableStep
+	sv.mu.Lock()
+	for id, s := range sv.shards {
+		switch {
+		case sv.done[id]:
+			out[id] = TableVerifying
+		case sv.failed[id]:
+			out[id] = TableFailed
+		case sv.claims[id] != "":
+			out[id] = "steps"
+		default:
+			open = append(open, s)
+		}
+	}
+	sv.mu.Unlock()
+	for _, s := range open {
+		out[stepID(s.DB, s.Table)] = TableImporting
+		if iv.groupDone(s.DB + "." + s.Table) {
+			out[stepID(s.DB, s.Table)] = TableWaiting
+		}
+	}
+	n.metrics.steps.mu.Lock()
+	for table, step := range n.metrics.steps.now {
+		switch step {
+		case stepIndexes:
+			out[table] = TableIndexing
+		case stepCheck:
+			out[table] = TableChecking
+		case stepAnalyze:
+			out[table] = TableAnalyzing
+		default:
+			out[table] = step
+		}
+	}
+	n.metrics.steps.mu.Unlock()
+	return out
 }
 
 // nextStep blocks until a table is ready for its steps and nobody holds
@@ -291,6 +341,7 @@ func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, 
 	if !ok {
 		return nil, nil
 	}
+	n.metrics.stepPhase(id, stepVerifyPlan)
 	start := time.Now()
 	mode := n.spec.Verify.Mode
 	if mode == "" {
