@@ -85,7 +85,12 @@ type settings struct {
 		Mode        string `mapstructure:"mode"`
 		Incremental bool   `mapstructure:"incremental"`
 		MaxErrors   int64  `mapstructure:"max-errors"`
+		// DeferIndexes: auto or off (docs/table-pipeline.md).
+		DeferIndexes string `mapstructure:"defer-indexes"`
 	} `mapstructure:"import"`
+	Post struct {
+		Analyze string `mapstructure:"analyze"` // on or off
+	} `mapstructure:"post"`
 	Verify struct {
 		Mode string `mapstructure:"mode"`
 		// RowHashBits: 32 (CRC32 of the row's SHA-1) or 64 (its first 8
@@ -144,6 +149,8 @@ func defaults(v *viper.Viper) {
 		"import.mode":                 "auto",
 		"import.incremental":          false,
 		"import.max-errors":           0,
+		"import.defer-indexes":        "auto",
+		"post.analyze":                "on",
 		"verify.mode":                 meta.VerifyDigest,
 		"verify.row-hash-bits":        int(checksum.DefaultRowHash),
 		"tidb.pd-addrs":               []string{},
@@ -251,6 +258,16 @@ func (s *settings) validate() error {
 	default:
 		bad = append(bad, fmt.Sprintf("import.mode %q: want auto, load or insert", s.Import.Mode))
 	}
+	switch s.Import.DeferIndexes {
+	case "auto", "off":
+	default:
+		bad = append(bad, fmt.Sprintf("import.defer-indexes %q: want auto or off", s.Import.DeferIndexes))
+	}
+	switch s.Post.Analyze {
+	case "on", "off":
+	default:
+		bad = append(bad, fmt.Sprintf("post.analyze %q: want on or off", s.Post.Analyze))
+	}
 	switch s.Verify.Mode {
 	case meta.VerifyDigest, meta.VerifyCount, meta.VerifyOff:
 	default:
@@ -310,7 +327,9 @@ func (s *settings) spec() meta.Spec {
 		Source: meta.SourceSpec{Dir: s.Source.Dir, Dirs: s.sourceDirs(), CSV: s.Source.CSV, Routes: s.Source.Files},
 		Target: target,
 		Import: meta.ImportSpec{ShardSize: shard, BatchSize: s.Import.BatchSize,
-			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors},
+			OnDuplicate: s.Import.OnDuplicate, Mode: s.Import.Mode, Incremental: s.Import.Incremental, MaxErrors: s.Import.MaxErrors,
+			DeferIndexes: s.Import.DeferIndexes},
+		Post:   meta.PostSpec{Analyze: s.Post.Analyze == "on"},
 		Verify: meta.VerifySpec{Mode: s.Verify.Mode, RowHash: rh.Name()},
 		TiDB: meta.TiDBSpec{PDAddrs: s.TiDB.PDAddrs, ImportMode: s.TiDB.ImportMode, PauseSchedulers: s.TiDB.PauseSchedulers,
 			PauseTTL: s.TiDB.PauseTTL, PreSplit: s.TiDB.PreSplit},

@@ -61,6 +61,21 @@ shard-size = 1024
 				return ""
 			}},
 		{name: "bad on-duplicate", env: map[string]string{"STORM_IMPORT_ON_DUPLICATE": "merge"}, wantErr: `import.on-duplicate "merge"`},
+		{name: "table pipeline defaults", check: func(s *settings) string {
+			if sp := s.spec(); sp.Import.DeferIndexes != "auto" || !sp.Post.Analyze {
+				return fmt.Sprintf("defer-indexes %q, analyze %v; want auto, true", sp.Import.DeferIndexes, sp.Post.Analyze)
+			}
+			return ""
+		}},
+		{name: "table pipeline off", env: map[string]string{"STORM_IMPORT_DEFER_INDEXES": "off", "STORM_POST_ANALYZE": "off"},
+			check: func(s *settings) string {
+				if sp := s.spec(); sp.Import.DeferIndexes != "off" || sp.Post.Analyze {
+					return "import.defer-indexes and post.analyze not applied"
+				}
+				return ""
+			}},
+		{name: "bad defer-indexes", env: map[string]string{"STORM_IMPORT_DEFER_INDEXES": "always"}, wantErr: `import.defer-indexes "always": want auto or off`},
+		{name: "bad analyze", env: map[string]string{"STORM_POST_ANALYZE": "yes"}, wantErr: `post.analyze "yes": want on or off`},
 		{name: "bad workers", args: []string{"--workers", "0"}, wantErr: "node.workers must be at least 1"},
 		{name: "pre-split on by default", check: func(s *settings) string {
 			if got := s.spec().TiDB.PreSplit; got != "auto" {

@@ -44,7 +44,13 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	stormBin = filepath.Join(dir, "storm")
-	build := exec.Command("go", "build", "-o", stormBin, "..")
+	args := []string{"build", "-o", stormBin}
+	if os.Getenv("STORM_E2E_RACE") != "" {
+		// Real processes under the race detector: one that finds a race
+		// exits 66, which fails the test that waits for it.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "..")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build storm:", err)
@@ -345,10 +351,11 @@ func (e *env) db() *sql.DB {
 }
 
 // checkTarget compares every row of every generated table with the source,
-// as sorted multisets of rows.
+// as sorted multisets of rows, and its indexes with its schema file's.
 func (e *env) checkTarget() {
 	e.t.Helper()
 	db := e.db()
+	e.checkIndexes(db)
 	for _, ti := range gendump.Tables(e.gen) {
 		var want []string
 		err := gendump.ExpectedRows(e.gen, ti.Name, func(vals []*string) error {
@@ -372,6 +379,58 @@ func (e *env) checkTarget() {
 			}
 		}
 	}
+}
+
+// checkIndexes compares each generated table's indexes in the target with
+// those the server itself makes of its schema file, in a scratch database
+// (information_schema.STATISTICS): whatever storm deferred must be back.
+func (e *env) checkIndexes(db *sql.DB) {
+	e.t.Helper()
+	ref := e.gen.DB + "_ref"
+	mustExec(e.t, db, "DROP DATABASE IF EXISTS `"+ref+"`")
+	mustExec(e.t, db, "CREATE DATABASE `"+ref+"`")
+	defer mustExec(e.t, db, "DROP DATABASE IF EXISTS `"+ref+"`")
+	for _, ti := range gendump.Tables(e.gen) {
+		conn, err := db.Conn(context.Background())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, q := range []string{"USE `" + ref + "`", strings.TrimSuffix(strings.TrimSpace(ti.Schema), ";")} {
+			if _, err := conn.ExecContext(context.Background(), q); err != nil {
+				e.t.Fatalf("%s: %v", q, err)
+			}
+		}
+		conn.Close()
+		want, got := tableIndexes(e.t, db, ref, ti.Name), tableIndexes(e.t, db, e.gen.DB, ti.Name)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			e.t.Errorf("%s.%s: indexes differ from the schema file's:\n got %q\nwant %q", e.gen.DB, ti.Name, got, want)
+		}
+	}
+}
+
+// tableIndexes lists a table's index parts: name, uniqueness, position,
+// column, prefix, type, comment.
+func tableIndexes(t *testing.T, db *sql.DB, schema, table string) []string {
+	t.Helper()
+	rows, err := db.Query(`SELECT INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, COALESCE(SUB_PART, 0), INDEX_TYPE, INDEX_COMMENT
+		FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX`, schema, table)
+	if err != nil {
+		t.Fatalf("indexes of %s.%s: %v", schema, table, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name, col, typ, comment string
+		var nonUnique, seq, sub int
+		if err := rows.Scan(&name, &nonUnique, &seq, &col, &sub, &typ, &comment); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s nonunique=%d %d:%s(%d) %s %q", name, nonUnique, seq, col, sub, typ, comment))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func readTable(t *testing.T, db *sql.DB, schema, table string, cols []string) []string {

@@ -286,6 +286,50 @@ func TestE2EOpsMetricsAndStatus(t *testing.T) {
 			t.Errorf("nodes %+v", s.Nodes)
 		}
 	}
+	// Each table's state: the held shard's table imports; the others
+	// have done their steps (docs/table-pipeline.md) and wait for verify.
+	heldTable := ""
+	if resp, err := e.etcd.Get(t.Context(), e.job.Shard(held)); err == nil && len(resp.Kvs) == 1 {
+		var sh meta.Shard
+		if meta.Decode("shard", resp.Kvs[0].Value, &sh) == nil {
+			heldTable = sh.Table
+		}
+	}
+	e.waitFor("the other tables' steps", 60*time.Second, func() bool {
+		for _, ts := range e.readStatus().Tables {
+			if ts.Table != heldTable && ts.State != node.TableVerifying {
+				return false
+			}
+		}
+		return true
+	})
+	for _, s := range []node.Status{*e.readStatus(), e.statusJSON(cfg)} {
+		if len(s.Tables) != 4 {
+			t.Errorf("tables %+v", s.Tables)
+		}
+		for _, ts := range s.Tables {
+			switch {
+			case ts.Table == heldTable && (ts.State != node.TableImporting || ts.ShardsDone != ts.Shards-1):
+				t.Errorf("table of the held shard: %+v", ts)
+			case ts.Table != heldTable && (ts.State != node.TableVerifying || len(ts.Steps) == 0):
+				t.Errorf("table whose shards are done: %+v", ts)
+			}
+		}
+	}
+	metrics = scrape(t, "http://"+addr+"/metrics")
+	for _, ts := range e.readStatus().Tables {
+		name := `storm_table_step_seconds{step="analyze",table="` + ts.DB + "." + ts.Table + `"}`
+		if _, ok := metrics[name]; ok != (ts.Table != heldTable) {
+			t.Errorf("%s present: %v", name, ok)
+		}
+		state := node.TableVerifying
+		if ts.Table == heldTable {
+			state = node.TableImporting
+		}
+		if name := `storm_table_state{state="` + state + `",table="` + ts.DB + "." + ts.Table + `"}`; metrics[name] != 1 {
+			t.Errorf("%s = %v, want 1", name, metrics[name])
+		}
+	}
 	if resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("pprof: %v %v", resp, err)
 	} else {
@@ -335,6 +379,14 @@ func TestE2EOpsMetricsAndStatus(t *testing.T) {
 	final := e.statusJSON(cfg)
 	if final.State != "succeeded" || final.ExitCode == nil || *final.ExitCode != 0 || final.Percent != 100 || final.ETA != nil {
 		t.Errorf("final status %+v", final)
+	}
+	for _, ts := range final.Tables {
+		if ts.State != node.TableDone || len(ts.Steps) == 0 {
+			t.Errorf("final table state %+v", ts)
+		}
+	}
+	if _, out := e.run("status-final", "status", "--config", cfg); !strings.Contains(out, "tables: 4 of 4 done") {
+		t.Errorf("status printed:\n%s", out)
 	}
 	e.checkTarget()
 }

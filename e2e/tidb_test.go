@@ -7,6 +7,7 @@ package e2e
 // storm processes, rows compared one by one.
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -312,4 +313,146 @@ func TestTiDBSeveralSQLServers(t *testing.T) {
 	e.extra["verify.mode"] = `"digest"`
 	runSeveralSQLServers(t, e)
 	checkTiDBBarrier(t, e.barrier())
+}
+
+// SIGKILL of the node whose ADD INDEX is a DDL job on TiDB: the job goes
+// on without its client (the test holds a metadata lock on orders, so it
+// is still there when the node dies); the node that takes the table's
+// steps over finds it in ADMIN SHOW DDL JOBS and waits for it instead of
+// starting a second build. Each index exists once and the job succeeds.
+func TestTiDBKillDuringIndexBuild(t *testing.T) {
+	s := tidbtest.StartT(t, tidbtest.Options{})
+	e := newEnv(t, gendump.Options{Rows: 10_000, Format: "csv", Header: true})
+	e.tgt = tidbTarget(s)
+	db := e.db()
+	cfg := e.config(map[string]string{"node.workers": "2"})
+	lock, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
+	procs := map[string]*proc{"n1": n1, "n2": n2}
+	e.waitFor("orders to exist", time.Minute, func() bool {
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders'", e.gen.DB).Scan(&n)
+		return n == 1
+	})
+	ctx := t.Context()
+	if _, err := lock.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var one int
+	if err := lock.QueryRowContext(ctx, "SELECT 1 FROM `"+e.gen.DB+"`.`orders` LIMIT 1").Scan(&one); err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
+	}
+	var builder string
+	e.waitFor("orders' ADD INDEX job", 2*time.Minute, func() bool {
+		job, err := ddlJob(db, e.gen.DB, "orders")
+		if err != nil || job == "" {
+			return false
+		}
+		resp, err := e.etcd.Get(ctx, e.job.Key(meta.KindStepClaims, e.gen.DB+".orders"))
+		if err != nil || len(resp.Kvs) == 0 {
+			return false
+		}
+		var c meta.Claim
+		if meta.Decode("claim", resp.Kvs[0].Value, &c) == nil {
+			builder = c.Node
+		}
+		return builder != ""
+	})
+	procs[builder].kill()
+	survivor := procs["n1"]
+	if builder == "n1" {
+		survivor = procs["n2"]
+	}
+	e.waitFor("the survivor to claim orders' steps", time.Minute, func() bool {
+		resp, err := e.etcd.Get(ctx, e.job.Key(meta.KindStepClaims, e.gen.DB+".orders"))
+		if err != nil || len(resp.Kvs) == 0 {
+			return false
+		}
+		var c meta.Claim
+		return meta.Decode("claim", resp.Kvs[0].Value, &c) == nil && c.Node == survivor.id
+	})
+	if job, err := ddlJob(db, e.gen.DB, "orders"); err != nil || job == "" {
+		t.Fatalf("the dead node's DDL job is gone (%q, %v)", job, err)
+	}
+	time.Sleep(time.Second) // the survivor finds the job
+	if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if code := survivor.wait(t, 3*time.Minute); code != 0 {
+		t.Fatalf("%s exited %d\n%s", survivor.id, code, tail(survivor.log(), 30))
+	}
+	b := e.barrier()
+	if b == nil || b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+	e.checkTarget()
+	ix := stepNamed(stepsOf(b, "orders"), "indexes")
+	if ix == nil || !strings.Contains(ix.Detail, "waited for DDL job") || !strings.Contains(ix.Detail, "already built") {
+		t.Errorf("orders' index step after the takeover: %+v, want it to have waited for the dead node's DDL job", ix)
+	}
+	// One add-index job for orders in TiDB's history: none started twice.
+	rows, err := db.Query("ADMIN SHOW DDL JOBS 100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	adds := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		row := map[string]string{}
+		for i, c := range cols {
+			row[strings.ToUpper(c)] = vals[i].String
+		}
+		if row["DB_NAME"] == e.gen.DB && row["TABLE_NAME"] == "orders" && strings.Contains(strings.ToLower(row["JOB_TYPE"]), "add index") {
+			adds++
+		}
+	}
+	if adds != 1 {
+		t.Errorf("%d add-index DDL jobs for orders, want 1", adds)
+	}
+}
+
+// ddlJob names an unfinished add-index job of a table.
+func ddlJob(db *sql.DB, schema, table string) (string, error) {
+	rows, err := db.Query("ADMIN SHOW DDL JOBS 100")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		row := map[string]string{}
+		for i, c := range cols {
+			row[strings.ToUpper(c)] = vals[i].String
+		}
+		if row["DB_NAME"] != schema || row["TABLE_NAME"] != table || !strings.Contains(strings.ToLower(row["JOB_TYPE"]), "add index") {
+			continue
+		}
+		switch strings.ToLower(row["STATE"]) {
+		case "synced", "done", "cancelled", "rollback done":
+			continue
+		}
+		return row["JOB_ID"] + " " + row["STATE"], nil
+	}
+	return "", rows.Err()
 }

@@ -325,6 +325,9 @@ func TestE2ETiKVKeeperHandover(t *testing.T) {
 	cfg := e.config(map[string]string{
 		"tidb.pd-addrs":  tomlStrings([]string{c.PD.URL}),
 		"tidb.pause-ttl": fmt.Sprint(ttl),
+		// The plan would drop the locked tables' deferred indexes, and
+		// wait for the locks: the import must begin and stall instead.
+		"import.defer-indexes": `"off"`,
 	})
 	procs := map[string]*proc{}
 	for _, id := range []string{"n1", "n2", "n3"} {
@@ -465,6 +468,9 @@ func TestE2ETiKVFailedJobRestores(t *testing.T) {
 	cfg := e.config(map[string]string{
 		"tidb.pd-addrs":  tomlStrings([]string{c.PD.URL}),
 		"tidb.pause-ttl": fmt.Sprint(ttl),
+		// The plan would drop the locked tables' deferred indexes, and
+		// wait for the locks: the import must begin and stall instead.
+		"import.defer-indexes": `"off"`,
 	})
 	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
 	for _, p := range []*proc{n1, n2} {

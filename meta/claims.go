@@ -179,6 +179,18 @@ func elseKV(resp *clientv3.TxnResponse) *mvccpb.KeyValue {
 	return r.Kvs[0]
 }
 
+// PutOwned runs ops (puts of another pool's items) if the claim of epoch
+// still stands: work an item's owner hands on, written by it alone.
+func (p Pool) PutOwned(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64, ops ...clientv3.Op) (bool, error) {
+	resp, _, err := commit(ctx, func() clientv3.Txn {
+		return cli.Txn(ctx).If(p.ownClaim(job, id, epoch)).Then(ops...)
+	})
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", p.Name, id, err)
+	}
+	return resp.Succeeded, nil
+}
+
 // Release gives an unfinished item back to the pool.
 func (p Pool) Release(ctx context.Context, cli *clientv3.Client, job Job, id string, epoch int64) error {
 	_, err := cli.Txn(ctx).If(p.ownClaim(job, id, epoch)).Then(clientv3.OpDelete(job.Key(p.Claims, id))).Commit()

@@ -247,3 +247,46 @@ func TestTransientErrors(t *testing.T) {
 		}
 	}
 }
+
+// PutOwned writes only while the claim of its epoch stands: a table's
+// steps hand their verify ranges on under their own claim, and an owner
+// that lost it (to a lease that ended) writes nothing.
+func TestPutOwned(t *testing.T) {
+	_, cli := etcdserver.StartT(t)
+	ctx := t.Context()
+	job, _ := NewJob("/storm", "j")
+	sess, err := concurrency.NewSession(cli, concurrency.WithTTL(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	epoch, ok, err := StepPool.Claim(ctx, cli, job, "d.t", "n1", sess.Lease())
+	if err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	put := func(id string) clientv3.Op { return clientv3.OpPut(job.Key(KindVerifyRanges, id), "{}") }
+	for _, tc := range []struct {
+		name    string
+		epoch   int64
+		release bool
+		want    bool
+	}{
+		{"owner", epoch, false, true},
+		{"stale epoch", epoch - 1, false, false},
+		{"after release", epoch, true, false},
+	} {
+		if tc.release {
+			if err := StepPool.Release(ctx, cli, job, "d.t", epoch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ok, err := StepPool.PutOwned(ctx, cli, job, "d.t", tc.epoch, put(tc.name))
+		if err != nil || ok != tc.want {
+			t.Errorf("%s: PutOwned = %v, %v; want %v", tc.name, ok, err, tc.want)
+		}
+		resp, err := cli.Get(ctx, job.Key(KindVerifyRanges, tc.name))
+		if err != nil || (len(resp.Kvs) == 1) != tc.want {
+			t.Errorf("%s: range written: %v (err %v), want %v", tc.name, len(resp.Kvs) == 1, err, tc.want)
+		}
+	}
+}

@@ -148,7 +148,8 @@ func (j Job) Parse(key string) (k Key, ok bool) {
 			return Key{}, false
 		}
 	case KindNodes, KindElection, KindPhase, KindShards, KindClaims, KindProgress, KindDone, KindFailed, KindTiKV,
-		KindVerifyRanges, KindVerifyClaims, KindVerifyDone, KindVerifyFailed, KindTables:
+		KindVerifyRanges, KindVerifyClaims, KindVerifyDone, KindVerifyFailed, KindTables,
+		KindSteps, KindStepClaims, KindStepsDone, KindStepsFailed, KindStepProgress:
 		if name == "" {
 			return Key{}, false
 		}

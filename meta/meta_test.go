@@ -34,6 +34,11 @@ func TestKeysFormatAndParse(t *testing.T) {
 		{j.PhaseMarker(PhasePlan), Key{Job: "j1", Kind: KindPhase, Name: "plan"}},
 		{j.Election(PhaseVerify) + "/694d7", Key{Job: "j1", Kind: KindElection, Name: "verify/694d7"}},
 		{j.TiKVSaved(), Key{Job: "j1", Kind: KindTiKV, Name: "saved"}},
+		{j.Key(KindSteps, "shop.t"), Key{Job: "j1", Kind: KindSteps, Name: "shop.t"}},
+		{j.Key(KindStepClaims, "shop.t"), Key{Job: "j1", Kind: KindStepClaims, Name: "shop.t"}},
+		{j.Key(KindStepsDone, "shop.t"), Key{Job: "j1", Kind: KindStepsDone, Name: "shop.t"}},
+		{j.Key(KindStepsFailed, "shop.t"), Key{Job: "j1", Kind: KindStepsFailed, Name: "shop.t"}},
+		{j.Key(KindStepProgress, "shop.t"), Key{Job: "j1", Kind: KindStepProgress, Name: "shop.t"}},
 	}
 	for _, tt := range tests {
 		if !strings.HasPrefix(tt.key, "/storm/jobs/j1/") {

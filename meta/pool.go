@@ -22,7 +22,19 @@ const (
 	KindVerifyFailed Kind = "verify-failed"
 )
 
+// Table-step kinds: one item per table, claimable once its last shard is
+// done (node/steps.go).
+const (
+	KindSteps       Kind = "table-steps"
+	KindStepClaims  Kind = "step-claims"
+	KindStepsDone   Kind = "steps-done"
+	KindStepsFailed Kind = "steps-failed"
+	// KindStepProgress says which step of a table runs now (StepProgress).
+	KindStepProgress Kind = "step-progress"
+)
+
 var (
+	StepPool   = Pool{Name: "table steps", Items: KindSteps, Claims: KindStepClaims, Done: KindStepsDone, Failed: KindStepsFailed, Progress: KindStepProgress}
 	ImportPool = Pool{Name: "import", Items: KindShards, Claims: KindClaims, Done: KindDone, Failed: KindFailed, Progress: KindProgress}
 	VerifyPool = Pool{Name: "verify", Items: KindVerifyRanges, Claims: KindVerifyClaims, Done: KindVerifyDone, Failed: KindVerifyFailed}
 )

@@ -19,6 +19,7 @@ type Spec struct {
 	Target TargetSpec `json:"target"`
 	Import ImportSpec `json:"import"`
 	Verify VerifySpec `json:"verify"`
+	Post   PostSpec   `json:"post"`
 	TiDB   TiDBSpec   `json:"tidb"`
 }
 
@@ -115,6 +116,14 @@ type ImportSpec struct {
 	Mode        string    `json:"mode"`
 	Incremental bool      `json:"incremental"`
 	MaxErrors   int64     `json:"max-errors"`
+	// DeferIndexes: "auto" leaves a table's non-unique secondary indexes
+	// out while it loads and builds them in its table steps; "off".
+	DeferIndexes string `json:"defer-indexes"`
+}
+
+// PostSpec is what a table's steps do after its last shard.
+type PostSpec struct {
+	Analyze bool `json:"analyze"` // ANALYZE TABLE
 }
 
 // ShardSize is import.shard-size: bytes, or ShardSizeAuto (0), which the
@@ -229,6 +238,59 @@ type PlanTable struct {
 	// PreSplit is the split of the table's Regions before the import, on
 	// TiDB (tidb.pre-split).
 	PreSplit *PreSplit `json:"pre_split,omitempty"`
+	// Indexes are every index the table must have once its steps are done
+	// (its schema file's, or the target's own when it has none), recorded
+	// before any of them is dropped: the deferred ones are built by the
+	// table's steps, and the whole set is checked against the target.
+	// None for a table that held rows (import.incremental): it is never
+	// touched.
+	Indexes     []source.Index `json:"indexes,omitempty"`
+	IndexSource string         `json:"index_source,omitempty"` // the schema file, or "target"
+	// ForeignKeys the table declares: the server adds an index a foreign
+	// key lacks, which the index check then allows.
+	ForeignKeys int `json:"foreign_keys,omitempty"`
+}
+
+// TableStep is one table's work after its last shard (node/steps.go):
+// build its deferred indexes, check its index set, ANALYZE it.
+type TableStep struct {
+	DB    string `json:"db"`
+	Table string `json:"table"`
+}
+
+// StepResult is what one step of a table did.
+type StepResult struct {
+	Step    string  `json:"step"` // indexes, check, analyze
+	Detail  string  `json:"detail,omitempty"`
+	Seconds float64 `json:"seconds"`
+}
+
+// TableVerify is how one table is verified.
+type TableVerify struct {
+	Mode   string `json:"mode"`
+	Ranges int    `json:"ranges,omitempty"`
+	Note   string `json:"note,omitempty"`
+}
+
+// StepProgress says which step of a table a node is doing.
+type StepProgress struct {
+	Node string    `json:"node"`
+	Step string    `json:"step"`
+	At   time.Time `json:"at"`
+}
+
+// StepsDone records a table's finished steps.
+type StepsDone struct {
+	DB    string       `json:"db"`
+	Table string       `json:"table"`
+	Steps []StepResult `json:"steps"`
+	// Verify is how the table is verified, decided by its steps, which
+	// wrote its verify ranges (peers read them back at once); nil when
+	// the verify-plan phase decides.
+	Verify *TableVerify `json:"verify,omitempty"`
+	Node   string       `json:"node"`
+	Epoch  int64        `json:"epoch"`
+	At     time.Time    `json:"at"`
 }
 
 // PreSplit is what the plan did to a TiDB table's Regions before any row
@@ -375,6 +437,9 @@ type TableResult struct {
 	// the import (TiDB targets only): a record to compare with a later one
 	// or with another cluster's, computed by TiKV over the stored KV pairs.
 	AdminChecksum *AdminChecksum `json:"admin_checksum,omitempty"`
+	// Steps are what the table's steps did after its last shard, and how
+	// long each took.
+	Steps []StepResult `json:"steps,omitempty"`
 }
 
 // AdminChecksum is one ADMIN CHECKSUM TABLE result.

@@ -110,6 +110,9 @@ func RetryJob(ctx context.Context, cli *clientv3.Client, job meta.Job) (*RetryRe
 		// no shard is in work while the barrier exists.
 		prefix(meta.KindProgress),
 		prefix(meta.KindVerifyRanges), prefix(meta.KindVerifyClaims), prefix(meta.KindVerifyDone), prefix(meta.KindVerifyFailed),
+		// A table whose steps failed does them again (they add only what
+		// is missing); the done ones stand.
+		prefix(meta.KindStepsFailed), prefix(meta.KindStepClaims), prefix(meta.KindStepProgress),
 		clientv3.OpDelete(job.PhaseMarker(meta.PhaseVerifyPlan)),
 		clientv3.OpDelete(job.PhaseMarker(meta.PhaseVerify)),
 		clientv3.OpDelete(job.PhaseMarker(meta.PhaseFinalize)),
@@ -121,7 +124,8 @@ func RetryJob(ctx context.Context, cli *clientv3.Client, job meta.Job) (*RetryRe
 		// it wrote any) go with it, and the next plan leader writes them
 		// again.
 		ops = append(ops, clientv3.OpDelete(job.PhaseMarker(meta.PhasePlan)),
-			prefix(meta.KindShards), prefix(meta.KindDone), prefix(meta.KindTables))
+			prefix(meta.KindShards), prefix(meta.KindDone), prefix(meta.KindTables),
+			prefix(meta.KindSteps), prefix(meta.KindStepsDone))
 	}
 	for _, src := range res.Sources {
 		// Shard ids begin with their source's id, which has no '.'.

@@ -8,6 +8,7 @@ package node
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,10 @@ type ops struct {
 	// sees them (storm_shards): the live view during the import, its last
 	// counts after it; nil before.
 	shards atomic.Pointer[func() counts]
+	steps  stepsInWork
+	// tables, while the node runs table steps, says each table's state as
+	// its views see it (runSteps).
+	tables atomic.Pointer[func() map[string]string]
 }
 
 // Phases a node reports (storm_phase, the heartbeat, the log's phase
@@ -113,6 +118,14 @@ func (n *Node) newRegistry() *prometheus.Registry {
 		leaseCollector{n: n,
 			remaining: prometheus.NewDesc("storm_lease_remaining_seconds", "Seconds left on the node's etcd session lease; -1 without one.", nil, nil),
 			granted:   prometheus.NewDesc("storm_lease_ttl_seconds", "The TTL the node's etcd session lease was granted with.", nil, nil)},
+		stepCollector{m: m,
+			now: prometheus.NewDesc("storm_table_step", "1 for each table step this node runs now (step: claimed, indexes, check, analyze).",
+				[]string{"table", "step"}, nil),
+			took: prometheus.NewDesc("storm_table_step_seconds", "How long each table step this node finished took.",
+				[]string{"table", "step"}, nil),
+			state: prometheus.NewDesc("storm_table_state", "1 for each table's state as this node sees it (importing, waiting, "+
+				"indexing, checking, analyzing, verify-plan, steps: on another node, verifying: its steps done, failed).",
+				[]string{"table", "state"}, nil)},
 	)
 	for _, p := range nodePhases {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "storm_phase",
@@ -177,4 +190,73 @@ func (c leaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.remaining, prometheus.GaugeValue, remaining)
 	ch <- prometheus.MustNewConstMetric(c.granted, prometheus.GaugeValue, granted)
+}
+
+// stepsInWork is what this node's table steps do now (table -> step),
+// and how long the steps it finished took (table -> step -> seconds).
+type stepsInWork struct {
+	mu   sync.Mutex
+	now  map[string]string
+	took map[string]map[string]float64
+}
+
+func (m *metrics) stepDone(table, step string, secs float64) {
+	m.steps.mu.Lock()
+	defer m.steps.mu.Unlock()
+	if m.steps.took == nil {
+		m.steps.took = map[string]map[string]float64{}
+	}
+	if m.steps.took[table] == nil {
+		m.steps.took[table] = map[string]float64{}
+	}
+	m.steps.took[table][step] = secs
+}
+
+// stepCollector shows this node's table steps: the one each table is in
+// now, and how long the finished ones took; and each table's state as the
+// node's views see it.
+type stepCollector struct {
+	m                *metrics
+	now, took, state *prometheus.Desc
+}
+
+func (c stepCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.now
+	ch <- c.took
+	ch <- c.state
+}
+
+func (c stepCollector) Collect(ch chan<- prometheus.Metric) {
+	if f := c.m.tables.Load(); f != nil {
+		for table, state := range (*f)() {
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, 1, table, state)
+		}
+	}
+	c.m.steps.mu.Lock()
+	defer c.m.steps.mu.Unlock()
+	for table, step := range c.m.steps.now {
+		ch <- prometheus.MustNewConstMetric(c.now, prometheus.GaugeValue, 1, table, step)
+	}
+	for table, steps := range c.m.steps.took {
+		for step, secs := range steps {
+			ch <- prometheus.MustNewConstMetric(c.took, prometheus.GaugeValue, secs, table, step)
+		}
+	}
+}
+
+func (m *metrics) stepStarted(table string) { m.stepPhase(table, "claimed") }
+
+func (m *metrics) stepPhase(table, step string) {
+	m.steps.mu.Lock()
+	defer m.steps.mu.Unlock()
+	if m.steps.now == nil {
+		m.steps.now = map[string]string{}
+	}
+	m.steps.now[table] = step
+}
+
+func (m *metrics) stepEnded(table string) {
+	m.steps.mu.Lock()
+	defer m.steps.mu.Unlock()
+	delete(m.steps.now, table)
 }

@@ -443,6 +443,12 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 		w := &worker{n: n, sess: sess, log: n.log.With("worker", i)}
 		g.Go(func() error { return w.run(gctx, v) })
 	}
+	if !n.cfg.ExitWhenIdle {
+		// Each table's steps (node/steps.go) start when its last shard is
+		// done, here or on a peer, while other tables still import. A node
+		// that leaves when idle leaves them to its peers.
+		g.Go(func() error { return n.runSteps(gctx, sess, v, n.cfg.Workers) })
+	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -455,6 +461,11 @@ func (n *Node) importShards(ctx context.Context, sess *concurrency.Session) erro
 		}
 		if !c.settled() && !c.stopping() && c.idle() {
 			return errIdle
+		}
+		// The last node stays: the tables' steps must be done before
+		// verify.
+		if err := n.runSteps(ctx, sess, v, n.cfg.Workers); err != nil {
+			return err
 		}
 	}
 	// Our workers are idle; peers may still hold shards, and one may die

@@ -197,6 +197,9 @@ func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 		if err := writeShards(ctx, l, n.job, shards); err != nil {
 			return nil, fmt.Errorf("write shards of source %s: %w", src.ID, err)
 		}
+		if err := writeSteps(ctx, l, n.job, layout.Tables); err != nil {
+			return nil, fmt.Errorf("write table steps of source %s: %w", src.ID, err)
+		}
 		n.log.Info("planned", "source", src.ID, "tables", len(sum.Tables), "shards", sum.Shards, "bytes", sum.Bytes,
 			"shard_size", sum.ShardSize, "load_data", sum.LoadData)
 		return sum, nil
@@ -331,6 +334,21 @@ func writeShards(ctx context.Context, l *election.Leader, job meta.Job, shards [
 	return nil
 }
 
+// writeSteps puts one table-step item per table (node/steps.go); a table
+// several sources write into gets the same item from each.
+func writeSteps(ctx context.Context, l *election.Leader, job meta.Job, tables []source.Table) error {
+	for i := 0; i < len(tables); i += maxTxnOps {
+		var ops []clientv3.Op
+		for _, t := range tables[i:min(i+maxTxnOps, len(tables))] {
+			ops = append(ops, clientv3.OpPut(job.Key(meta.KindSteps, stepID(t.DB, t.Name)), meta.Encode(meta.TableStep{DB: t.DB, Table: t.Name})))
+		}
+		if err := l.Commit(ctx, ops...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (n *Node) createDatabase(ctx context.Context, db *sql.DB, d source.Database) error {
 	var one int
 	err := db.QueryRowContext(ctx, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", d.Name).Scan(&one)
@@ -360,7 +378,11 @@ func (n *Node) createDatabase(ctx context.Context, db *sql.DB, d source.Database
 // The check is recorded under tables/<db>.<table> before any shard that
 // writes into the table exists, so a source planned later (another host's
 // dump into the same table) finds the record and does not mistake its
-// peers' rows for someone else's.
+// peers' rows for someone else's. With import.defer-indexes = auto, the
+// table (created as its schema file says, or found empty) loses its
+// deferred indexes after the record that holds their definitions is
+// written; node/steps.go builds them back. (On TiDB a table storm creates
+// is created without them.)
 func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB, t source.Table) (meta.PlanTable, error) {
 	pt := meta.PlanTable{DB: t.DB, Table: t.Name}
 	key := n.job.Key(meta.KindTables, t.DB+"."+t.Name)
@@ -368,6 +390,30 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 		return rec, err
 	}
 	name := quoteIdent(t.DB) + "." + quoteIdent(t.Name)
+	deferOn := n.spec.Import.DeferIndexes != "off" && !n.spec.Import.Incremental
+	// The schema file says which indexes the table must end with, also
+	// when the table exists: one an earlier plan leader created without
+	// its deferred indexes before it died.
+	var def *source.TableDef
+	if t.SchemaFile != "" && !n.spec.Import.Incremental {
+		stmt, err := source.ReadSchemaNamed(t.SchemaFile, t.Name)
+		if err != nil {
+			return pt, election.Fail(err)
+		}
+		if def, err = source.ParseCreateTable(stmt); err != nil {
+			// Run as written: the server is the judge of its syntax.
+			n.log.Warn("the schema file's indexes can't be read: none deferred, none checked", "file", t.SchemaFile, "err", err)
+			def = nil
+		} else {
+			if deferOn {
+				if err := def.Defer(); err != nil {
+					return pt, election.Fail(fmt.Errorf("%s: table %s: %w", t.SchemaFile, name, err))
+				}
+				n.keepIgnored(def)
+			}
+			pt.IndexSource, pt.ForeignKeys = t.SchemaFile, len(def.ForeignKeys)
+		}
+	}
 	var one int
 	err := db.QueryRowContext(ctx, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", t.DB, t.Name).Scan(&one)
 	switch {
@@ -382,6 +428,13 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 		stmt, err := source.ReadSchemaNamed(t.SchemaFile, t.Name)
 		if err != nil {
 			return pt, election.Fail(err)
+		}
+		if def != nil && len(def.Deferred()) > 0 && n.target.IsTiDB() {
+			// Elsewhere the table is created as written, so that the
+			// server refuses a bad key now and not after the load, and
+			// loses its deferred indexes below; on TiDB a DROP INDEX is a
+			// DDL job that would cost the plan a round per table.
+			stmt = def.WithoutDeferred()
 		}
 		if err := execIn(ctx, db, t.DB, stmt); err != nil && !isExists(err) {
 			return pt, election.Fail(fmt.Errorf("create table %s from %s: %w", name, t.SchemaFile, err))
@@ -402,6 +455,25 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 		case !errors.Is(err, sql.ErrNoRows):
 			return pt, fmt.Errorf("check %s is empty: %w", name, err)
 		}
+		if def == nil && t.SchemaFile == "" {
+			// No schema file: the table as it is in the target is the
+			// set to end with.
+			if def, err = n.targetTableDef(ctx, db, t.DB, t.Name); err != nil {
+				return pt, err
+			}
+			if def != nil && deferOn {
+				if err := def.Defer(); err != nil {
+					return pt, election.Fail(fmt.Errorf("table %s: %w", name, err))
+				}
+				n.keepIgnored(def)
+			}
+			if def != nil {
+				pt.IndexSource, pt.ForeignKeys = "target", len(def.ForeignKeys)
+			}
+		}
+		if def != nil {
+			pt.Indexes = n.expectedIndexes(def)
+		}
 	}
 	absent := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 	ok, err := l.CommitIf(ctx, []clientv3.Cmp{absent}, clientv3.OpPut(key, meta.Encode(pt)))
@@ -413,7 +485,88 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 		rec, _, err := n.tableRecord(ctx, key)
 		return rec, err
 	}
+	// The definitions are in etcd: an existing table may lose its
+	// deferred indexes now. A leader that dies before the DROP leaves
+	// them in place, and the table's steps find them there.
+	if err := n.dropDeferred(ctx, db, t.DB, t.Name, pt.Indexes); err != nil {
+		return pt, err
+	}
 	return pt, nil
+}
+
+// ignoredByTarget: TiDB parses FULLTEXT and SPATIAL keys and makes no
+// index of them, from a CREATE TABLE or an ALTER TABLE alike.
+func (n *Node) ignoredByTarget(ix source.Index) bool {
+	return n.target.IsTiDB() && (ix.Kind == source.IndexFulltext || ix.Kind == source.IndexSpatial)
+}
+
+// keepIgnored leaves the keys the target ignores in the CREATE TABLE, as
+// the schema file has them: nothing to build back.
+func (n *Node) keepIgnored(def *source.TableDef) {
+	for i := range def.Indexes {
+		if n.ignoredByTarget(def.Indexes[i]) {
+			def.Indexes[i].Deferred = false
+		}
+	}
+}
+
+// expectedIndexes are the indexes the table must end with: the target
+// makes none of those it ignores.
+func (n *Node) expectedIndexes(def *source.TableDef) []source.Index {
+	var out []source.Index
+	for _, ix := range def.Indexes {
+		if !n.ignoredByTarget(ix) {
+			out = append(out, ix)
+		}
+	}
+	return out
+}
+
+// targetTableDef parses the target's SHOW CREATE TABLE.
+func (n *Node) targetTableDef(ctx context.Context, db *sql.DB, schema, table string) (*source.TableDef, error) {
+	var name, stmt string
+	if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteIdent(schema)+"."+quoteIdent(table)).Scan(&name, &stmt); err != nil {
+		return nil, fmt.Errorf("show create table %s.%s: %w", schema, table, err)
+	}
+	def, err := source.ParseCreateTable(stmt)
+	if err != nil {
+		n.log.Warn("the target table's indexes can't be read: none deferred, none checked", "table", schema+"."+table, "err", err)
+		return nil, nil
+	}
+	return def, nil
+}
+
+// dropDeferred drops the deferred indexes an existing table has, in one
+// ALTER TABLE.
+func (n *Node) dropDeferred(ctx context.Context, db *sql.DB, schema, table string, want []source.Index) error {
+	var deferred []source.Index
+	for _, ix := range want {
+		if ix.Deferred {
+			deferred = append(deferred, ix)
+		}
+	}
+	if len(deferred) == 0 {
+		return nil
+	}
+	have, err := targetIndexes(ctx, db, schema, table)
+	if err != nil {
+		return err
+	}
+	var drops []string
+	for _, ix := range deferred {
+		if _, ok := have[strings.ToLower(ix.Name)]; ok {
+			drops = append(drops, "DROP INDEX "+quoteIdent(ix.Name))
+		}
+	}
+	if len(drops) == 0 {
+		return nil
+	}
+	q := "ALTER TABLE " + quoteIdent(schema) + "." + quoteIdent(table) + " " + strings.Join(drops, ", ")
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("drop the deferred indexes of %s.%s: %w", schema, table, err)
+	}
+	n.log.Info("deferred indexes dropped from the existing empty table", "table", schema+"."+table, "indexes", len(drops))
+	return nil
 }
 
 // tableRecord reads a table's record, if some plan wrote it.

@@ -69,6 +69,33 @@ type Status struct {
 	// while nothing moved recently); null when unknown, 0 once every shard
 	// is done.
 	ETA *float64 `json:"eta_seconds"`
+	// Tables are each table's state, by db.table.
+	Tables []TableState `json:"tables,omitempty"`
+}
+
+// Table states of a TableState.
+const (
+	TableImporting = "importing" // shards left
+	TableWaiting   = "waiting"   // every shard done, its steps not begun
+	TableIndexing  = "indexing"  // building its deferred indexes
+	TableChecking  = "checking"  // comparing its indexes with its schema's
+	TableAnalyzing = "analyzing" // ANALYZE TABLE
+	TableVerifying = "verifying" // its steps done; the digest check runs
+	TableDone      = "done"
+	TableFailed    = "failed"
+)
+
+// TableState is one table of the job.
+type TableState struct {
+	DB         string `json:"db"`
+	Table      string `json:"table"`
+	State      string `json:"state"`
+	Shards     int    `json:"shards"`
+	ShardsDone int    `json:"shards_done"`
+	// Node runs its steps now; Steps are those finished, with their times.
+	Node  string            `json:"node,omitempty"`
+	Steps []meta.StepResult `json:"steps,omitempty"`
+	Error string            `json:"error,omitempty"`
 }
 
 // SourceState is a declared source of the job.
@@ -140,7 +167,13 @@ type tracker struct {
 	job      meta.Job
 	rev      int64
 	spec     *meta.SpecRecord
-	shards   map[string]int64 // bytes
+	shards   map[string]int64  // bytes
+	tableOf  map[string]string // shard -> db.table
+	steps    map[string]meta.TableStep
+	sclaims  map[string]meta.Claim
+	sprog    map[string]meta.StepProgress
+	sdone    map[string]meta.StepsDone
+	sfailed  map[string]meta.Failed
 	done     map[string]meta.Done
 	progress map[string]meta.Progress
 	claims   map[string]meta.Claim
@@ -153,7 +186,9 @@ type tracker struct {
 }
 
 func newTracker(job meta.Job) *tracker {
-	return &tracker{job: job, shards: map[string]int64{}, done: map[string]meta.Done{},
+	return &tracker{job: job, shards: map[string]int64{}, tableOf: map[string]string{}, steps: map[string]meta.TableStep{},
+		sclaims: map[string]meta.Claim{}, sprog: map[string]meta.StepProgress{}, sdone: map[string]meta.StepsDone{},
+		sfailed: map[string]meta.Failed{}, done: map[string]meta.Done{},
 		progress: map[string]meta.Progress{}, claims: map[string]meta.Claim{}, failed: map[string]meta.Failed{},
 		phases: map[string]meta.PhaseMarker{}, nodes: map[string]NodeRecord{}}
 }
@@ -177,7 +212,18 @@ func (t *tracker) apply(key string, val []byte) {
 		var s meta.Shard
 		if !del && meta.Decode(key, val, &s) == nil {
 			t.shards[k.Name] = s.Bytes
+			t.tableOf[k.Name] = s.DB + "." + s.Table
 		}
+	case meta.KindSteps:
+		putOrDelete(t.steps, key, k.Name, val)
+	case meta.KindStepClaims:
+		putOrDelete(t.sclaims, key, k.Name, val)
+	case meta.KindStepProgress:
+		putOrDelete(t.sprog, key, k.Name, val)
+	case meta.KindStepsDone:
+		putOrDelete(t.sdone, key, k.Name, val)
+	case meta.KindStepsFailed:
+		putOrDelete(t.sfailed, key, k.Name, val)
 	case meta.KindDone:
 		putOrDelete(t.done, key, k.Name, val)
 	case meta.KindProgress:
@@ -476,7 +522,83 @@ func (t *tracker) status(now time.Time) (*Status, error) {
 		st.State = StateNotStarted
 	}
 	st.ETA = eta(st)
+	st.Tables = t.tables()
 	return st, nil
+}
+
+// tables sums each table's state from its shards and its steps.
+func (t *tracker) tables() []TableState {
+	by := map[string]*TableState{}
+	get := func(id string) *TableState {
+		ts := by[id]
+		if ts == nil {
+			db, table, _ := strings.Cut(id, ".")
+			ts = &TableState{DB: db, Table: table}
+			by[id] = ts
+		}
+		return ts
+	}
+	failedTables := map[string]string{}
+	for id, table := range t.tableOf {
+		ts := get(table)
+		ts.Shards++
+		if _, ok := t.done[id]; ok {
+			ts.ShardsDone++
+		}
+		if f, ok := t.failed[id]; ok && failedTables[table] == "" {
+			failedTables[table] = "shard " + id + ": " + f.Reason
+		}
+	}
+	for id, s := range t.steps {
+		if _, ok := by[id]; !ok {
+			ts := get(id)
+			ts.DB, ts.Table = s.DB, s.Table
+		}
+	}
+	verifyDone := t.barrier != nil
+	if _, ok := t.phases[string(meta.PhaseVerify)]; ok {
+		verifyDone = true
+	}
+	verifyOff := t.spec != nil && t.spec.Verify.Mode == meta.VerifyOff
+	var out []TableState
+	for id, ts := range by {
+		switch d, done := t.sdone[id]; {
+		case failedTables[id] != "":
+			ts.State, ts.Error = TableFailed, failedTables[id]
+		case t.sfailed[id].Reason != "":
+			ts.State, ts.Error = TableFailed, t.sfailed[id].Reason
+		case done:
+			ts.Steps = d.Steps
+			ts.State = TableVerifying
+			if verifyDone || verifyOff {
+				ts.State = TableDone
+			}
+		case ts.ShardsDone < ts.Shards:
+			ts.State = TableImporting
+		case t.sclaims[id].Node != "":
+			ts.Node = t.sclaims[id].Node
+			ts.State = TableWaiting
+			if p, ok := t.sprog[id]; ok && p.Node == ts.Node {
+				switch p.Step {
+				case stepIndexes:
+					ts.State = TableIndexing
+				case stepCheck:
+					ts.State = TableChecking
+				case stepAnalyze:
+					ts.State = TableAnalyzing
+				}
+			}
+		case len(t.steps) == 0 && ts.Shards > 0 && verifyDone:
+			ts.State = TableDone // a job from before table steps
+		case len(t.steps) == 0 && ts.Shards > 0:
+			ts.State = TableVerifying
+		default:
+			ts.State = TableWaiting
+		}
+		out = append(out, *ts)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DB+"."+out[i].Table < out[j].DB+"."+out[j].Table })
+	return out
 }
 
 func eta(st *Status) *float64 {
@@ -622,6 +744,21 @@ func (st *Status) Print(w io.Writer) {
 	if c := st.Cancel; c != nil && st.Barrier == nil {
 		fmt.Fprintf(w, "cancel requested by %s at %s %s\n", c.By, c.At.Format(time.RFC3339), c.Reason)
 	}
+	// Every table of a small job; of a big one those not done.
+	done := 0
+	for _, ts := range st.Tables {
+		if ts.State == TableDone {
+			done++
+		}
+	}
+	if len(st.Tables) > 0 {
+		fmt.Fprintf(w, "tables: %d of %d done\n", done, len(st.Tables))
+	}
+	for _, ts := range st.Tables {
+		if len(st.Tables) <= 30 || ts.State != TableDone {
+			fmt.Fprintf(w, "  %s\n", ts.line())
+		}
+	}
 	fmt.Fprintf(w, "nodes alive: %d\n", len(st.Nodes))
 	for _, n := range st.Nodes {
 		fmt.Fprintf(w, "  %s\n", n.line())
@@ -635,6 +772,28 @@ func (st *Status) Print(w io.Writer) {
 			fmt.Fprintf(w, "tables with no data file (created, left empty): %s\n", strings.Join(b.NoData, ", "))
 		}
 	}
+}
+
+// line describes a table on one line.
+func (ts TableState) line() string {
+	s := fmt.Sprintf("table %s.%s: %s", ts.DB, ts.Table, ts.State)
+	if ts.State == TableImporting {
+		s += fmt.Sprintf(" (%d of %d shards done)", ts.ShardsDone, ts.Shards)
+	}
+	if ts.Node != "" {
+		s += " on " + ts.Node
+	}
+	var steps []string
+	for _, st := range ts.Steps {
+		steps = append(steps, fmt.Sprintf("%s %s", st.Step, HumanSeconds(st.Seconds)))
+	}
+	if len(steps) > 0 {
+		s += "; steps: " + strings.Join(steps, ", ")
+	}
+	if ts.Error != "" {
+		s += ": " + ts.Error
+	}
+	return s
 }
 
 // line describes a node on one line.

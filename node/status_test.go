@@ -284,3 +284,87 @@ func TestStatusSkipped(t *testing.T) {
 		}
 	}
 }
+
+// Each table's state follows its shards, its steps' claim and progress,
+// their records, and the verify phase.
+func TestStatusTableStates(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	shard := func(table string) meta.Shard { return meta.Shard{DB: "d", Table: table, Bytes: 10} }
+	step := func(table string) meta.TableStep { return meta.TableStep{DB: "d", Table: table} }
+	recs := map[string]any{
+		"spec":                  meta.SpecRecord{CreatedAt: now.Add(-time.Minute)},
+		"shards/s.d.imp.0":      shard("imp"),
+		"shards/s.d.imp.1":      shard("imp"),
+		"done/s.d.imp.0":        meta.Done{DB: "d", Table: "imp"},
+		"shards/s.d.wait.0":     shard("wait"),
+		"done/s.d.wait.0":       meta.Done{DB: "d", Table: "wait"},
+		"shards/s.d.idx.0":      shard("idx"),
+		"done/s.d.idx.0":        meta.Done{DB: "d", Table: "idx"},
+		"step-claims/d.idx":     meta.Claim{Node: "n2"},
+		"step-progress/d.idx":   meta.StepProgress{Node: "n2", Step: stepIndexes},
+		"shards/s.d.ana.0":      shard("ana"),
+		"done/s.d.ana.0":        meta.Done{DB: "d", Table: "ana"},
+		"step-claims/d.ana":     meta.Claim{Node: "n1"},
+		"step-progress/d.ana":   meta.StepProgress{Node: "n1", Step: stepAnalyze},
+		"shards/s.d.ver.0":      shard("ver"),
+		"done/s.d.ver.0":        meta.Done{DB: "d", Table: "ver"},
+		"steps-done/d.ver":      meta.StepsDone{DB: "d", Table: "ver", Steps: []meta.StepResult{{Step: stepIndexes, Seconds: 1.5}}},
+		"shards/s.d.bad.0":      shard("bad"),
+		"done/s.d.bad.0":        meta.Done{DB: "d", Table: "bad"},
+		"steps-failed/d.bad":    meta.Failed{Shard: "d.bad", Reason: "index `k` is missing"},
+		"shards/s.d.shard.0":    shard("shard"),
+		"failed/s.d.shard.0":    meta.Failed{Reason: "bad row"},
+		"table-steps/d.empty":   step("empty"),
+		"table-steps/d.imp":     step("imp"),
+		"table-steps/d.wait":    step("wait"),
+		"table-steps/d.idx":     step("idx"),
+		"table-steps/d.ana":     step("ana"),
+		"table-steps/d.ver":     step("ver"),
+		"table-steps/d.bad":     step("bad"),
+		"table-steps/d.shard":   step("shard"),
+		"step-claims/d.missing": meta.Claim{Node: "n1"}, // a claim of no table the job has: not listed
+	}
+	want := map[string]string{"imp": TableImporting, "wait": TableWaiting, "idx": TableIndexing, "ana": TableAnalyzing,
+		"ver": TableVerifying, "bad": TableFailed, "shard": TableFailed, "empty": TableWaiting}
+	check := func(st *Status, want map[string]string) {
+		t.Helper()
+		if len(st.Tables) != len(want) {
+			t.Errorf("tables %+v", st.Tables)
+		}
+		for _, ts := range st.Tables {
+			if ts.State != want[ts.Table] {
+				t.Errorf("table %s: %s, want %s (%+v)", ts.Table, ts.State, want[ts.Table], ts)
+			}
+		}
+	}
+	st := statusOf(t, now, recs)
+	check(st, want)
+	for _, ts := range st.Tables {
+		switch ts.Table {
+		case "idx":
+			if ts.Node != "n2" {
+				t.Errorf("idx runs on %q", ts.Node)
+			}
+		case "ver":
+			if len(ts.Steps) != 1 || ts.Steps[0].Seconds != 1.5 {
+				t.Errorf("ver steps %+v", ts.Steps)
+			}
+		case "bad":
+			if !strings.Contains(ts.Error, "index `k` is missing") {
+				t.Errorf("bad error %q", ts.Error)
+			}
+		}
+	}
+	var out bytes.Buffer
+	st.Print(&out)
+	for _, line := range []string{"tables: 0 of 8 done", "table d.imp: importing (1 of 2 shards done)", "table d.idx: indexing on n2",
+		"table d.ver: verifying; steps: indexes 1.5s"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("status lacks %q:\n%s", line, out.String())
+		}
+	}
+	// Once the verify phase is done, a table whose steps are done is done.
+	recs["phase/verify"] = meta.PhaseMarker{Phase: meta.PhaseVerify}
+	want["ver"] = TableDone
+	check(statusOf(t, now, recs), want)
+}

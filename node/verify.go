@@ -30,6 +30,8 @@ type jobState struct {
 	failed  []meta.Failed
 	vdone   []meta.VerifyDone
 	vfailed []meta.Failed
+	sdone   []meta.StepsDone
+	sfailed []meta.Failed
 	cancel  *meta.CancelRequest
 }
 
@@ -49,7 +51,7 @@ func (n *Node) readState(ctx context.Context) (*jobState, error) {
 	}
 	var rev int64
 	for _, prefix := range []string{n.job.Spec(), n.job.Cancel(), n.job.Dir(meta.KindPhase), n.job.Dir(meta.KindFailed),
-		n.job.Dir(meta.KindVerifyDone), n.job.Dir(meta.KindVerifyFailed)} {
+		n.job.Dir(meta.KindVerifyDone), n.job.Dir(meta.KindVerifyFailed), n.job.Dir(meta.KindStepsDone), n.job.Dir(meta.KindStepsFailed)} {
 		r, err := rangePages(ctx, n.cli, prefix, rev, false, handle)
 		if err != nil {
 			return nil, fmt.Errorf("read job %s: %w", n.job.ID, err)
@@ -181,6 +183,14 @@ func (st *jobState) add(job meta.Job, kv *mvccpb.KeyValue, sources *[]meta.Phase
 		var f meta.Failed
 		err = meta.Decode(key, kv.Value, &f)
 		st.vfailed = append(st.vfailed, f)
+	case k.Kind == meta.KindStepsDone:
+		var d meta.StepsDone
+		err = meta.Decode(key, kv.Value, &d)
+		st.sdone = append(st.sdone, d)
+	case k.Kind == meta.KindStepsFailed:
+		var f meta.Failed
+		err = meta.Decode(key, kv.Value, &f)
+		st.sfailed = append(st.sfailed, f)
 	case k.Kind == meta.KindPhase && k.Name == string(meta.PhaseVerify):
 		st.verify = &meta.PhaseMarker{}
 		err = meta.Decode(key, kv.Value, st.verify)
@@ -282,6 +292,12 @@ func (n *Node) verify(ctx context.Context, l *election.Leader) (any, error) {
 		add(src, key, checksum.Digest{Count: tt.DigestCount, XOR: x})
 	}
 	dst := map[string]*checksum.Digest{}
+	// The verify step of each table: its ranges' read-back, summed.
+	readSecs, readRanges := map[string]float64{}, map[string]int{}
+	for _, d := range st.vdone {
+		readSecs[d.DB+"."+d.Table] += d.Seconds
+		readRanges[d.DB+"."+d.Table]++
+	}
 	for _, d := range st.vdone {
 		x, err := checksum.ParseHex(d.DigestXOR)
 		if err != nil {
@@ -312,6 +328,10 @@ func (n *Node) verify(ctx context.Context, l *election.Leader) (any, error) {
 			}
 			r.OK = r.Actual == r.Expected
 		}
+		if k := readRanges[key]; k > 0 {
+			r.Steps = append(r.Steps, meta.StepResult{Step: stepVerify, Seconds: readSecs[key],
+				Detail: fmt.Sprintf("%d range(s) read back; seconds summed over them", k)})
+		}
 		if n.target.IsTiDB() {
 			r.AdminChecksum = n.adminChecksum(ctx, pt.DB, pt.Table) // node/tidbchecksum.go
 		}
@@ -335,6 +355,37 @@ func (n *Node) verify(ctx context.Context, l *election.Leader) (any, error) {
 		return sum, election.Fail(fmt.Errorf("the target differs from the source: %s", strings.Join(bad, "; ")))
 	}
 	return sum, nil
+}
+
+// addSteps puts each table's step results in its barrier entry; a table
+// whose steps failed gets an entry saying so if verify gave it none.
+func (st *jobState) addSteps(b *meta.Barrier) {
+	at := map[string]int{}
+	for i, t := range b.Tables {
+		at[t.DB+"."+t.Table] = i
+	}
+	for _, d := range st.sdone {
+		key := d.DB + "." + d.Table
+		i, ok := at[key]
+		if !ok {
+			at[key] = len(b.Tables)
+			i = len(b.Tables)
+			b.Tables = append(b.Tables, meta.TableResult{DB: d.DB, Table: d.Table, OK: true, Note: "not verified"})
+		}
+		b.Tables[i].Steps = append(append([]meta.StepResult(nil), d.Steps...), b.Tables[i].Steps...)
+	}
+	for _, f := range st.sfailed {
+		if i, ok := at[f.Shard]; ok {
+			b.Tables[i].OK = false
+			b.Tables[i].Note = strings.TrimPrefix(b.Tables[i].Note+"; steps failed: "+f.Reason, "; ")
+			continue
+		}
+		db, table, _ := strings.Cut(f.Shard, ".")
+		b.Tables = append(b.Tables, meta.TableResult{DB: db, Table: table, Note: "steps failed: " + f.Reason})
+	}
+	sort.Slice(b.Tables, func(i, j int) bool {
+		return b.Tables[i].DB+"."+b.Tables[i].Table < b.Tables[j].DB+"."+b.Tables[j].Table
+	})
 }
 
 func add(m map[string]*checksum.Digest, key string, d checksum.Digest) {
@@ -388,6 +439,7 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 			b.PreSplit = append(b.PreSplit, *t.PreSplit)
 		}
 	}
+	st.addSteps(&b)
 	for _, t := range b.Tables {
 		if t.Mode == meta.VerifyDigest {
 			b.RowHash = n.rowHash.Name()
@@ -411,10 +463,15 @@ func (n *Node) finalize(ctx context.Context, l *election.Leader) (any, error) {
 		f := st.failed[0]
 		b.Status = meta.StatusFailed
 		b.Reason = fmt.Sprintf("%d shard(s) failed; first: %s", len(st.failed), f.Reason)
+	case len(st.sfailed) > 0:
+		f := st.sfailed[0]
+		b.Status = meta.StatusFailed
+		b.Reason = fmt.Sprintf("the steps of %d table(s) failed; first: %s", len(st.sfailed), f.Reason)
+		b.Failed = append(b.Failed, st.sfailed...)
 	case st.verify != nil && st.verify.Error != "":
 		b.Status, b.Reason = meta.StatusFailed, "verify: "+st.verify.Error
 	}
-	b.Failed = st.failed[:min(len(st.failed), 20)]
+	b.Failed = append(st.failed[:min(len(st.failed), 20):min(len(st.failed), 20)], b.Failed...)
 	// One etcd value holds the barrier: a dump of many thousand
 	// skipped files is named in part (storm status lists them all).
 	b.Skipped = st.planSum.Skipped

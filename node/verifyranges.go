@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
@@ -62,35 +63,55 @@ func (n *Node) verifyPlan(ctx context.Context, l *election.Leader) (any, error) 
 		sum.Skipped = reason
 		return sum, nil
 	}
-	var ranges []meta.VerifyRange
-	for _, pt := range st.planSum.Tables {
-		vt := VerifyPlanTable{DB: pt.DB, Table: pt.Table, Mode: mode}
-		if mode == meta.VerifyDigest {
-			cols, note := st.digestColumns(pt)
-			if note != "" {
-				vt.Mode, vt.Note = meta.VerifyCount, note
-			} else {
-				rs, err := n.splitTable(ctx, pt, cols, st.expectedRows(pt))
-				if err != nil {
-					return nil, err
+	// Every table's steps must be done (they build its deferred indexes):
+	// a leader that got here early fails the attempt, and its node does
+	// the steps that are left when it joins again.
+	items, err := n.cli.Get(ctx, n.job.Dir(meta.KindSteps), clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, fmt.Errorf("count table steps: %w", err)
+	}
+	if int64(len(st.sdone)) < items.Count {
+		return nil, fmt.Errorf("verify-plan: the steps of %d of %d tables are done", len(st.sdone), items.Count)
+	}
+	// The tables' steps planned most tables and wrote their ranges; a
+	// table whose ranges are not all there (a retried job's verify starts
+	// afresh) is planned here again.
+	have := map[string]int{}
+	if _, err := rangePages(ctx, n.cli, n.job.Dir(meta.KindVerifyRanges), 0, true, func(kvs []*mvccpb.KeyValue) error {
+		for _, kv := range kvs {
+			if k, ok := n.job.Parse(string(kv.Key)); ok {
+				if i := strings.LastIndexByte(k.Name, '.'); i > 0 {
+					have[k.Name[:i]]++
 				}
-				vt.Ranges = len(rs)
-				ranges = append(ranges, rs...)
-				// Each range decides again (rangeDigest): this only says
-				// in the plan, and in the barrier, which way it will go. A
-				// column gone from the target fails the ranges, not this.
-				how := "by the server"
-				if tcols, err := n.rangeColumns(ctx, rs[0]); err == nil {
-					if _, err := n.rowHashSQL(tcols); err != nil {
-						how, vt.Note = "read back", "target digest read back by storm: "+err.Error()
-					}
-				}
-				n.log.Info("verify digest planned", "table", pt.DB+"."+pt.Table, "ranges", len(rs), "target_digest", how)
 			}
 		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read verify ranges: %w", err)
+	}
+	planned := map[string]*meta.TableVerify{}
+	for _, d := range st.sdone {
+		if tv := d.Verify; tv != nil && tv.Ranges == have[d.DB+"."+d.Table] {
+			planned[d.DB+"."+d.Table] = tv
+		}
+	}
+	var ranges []meta.VerifyRange
+	for _, pt := range st.planSum.Tables {
+		if tv := planned[pt.DB+"."+pt.Table]; tv != nil {
+			// The table's steps planned it and wrote its ranges.
+			sum.Tables = append(sum.Tables, VerifyPlanTable{DB: pt.DB, Table: pt.Table, Mode: tv.Mode, Ranges: tv.Ranges, Note: tv.Note})
+			sum.Ranges += tv.Ranges
+			continue
+		}
+		cols, note := st.digestColumns(pt)
+		vt, rs, err := n.planTableVerify(ctx, pt, mode, cols, note, st.expectedRows(pt))
+		if err != nil {
+			return nil, err
+		}
+		ranges = append(ranges, rs...)
 		sum.Tables = append(sum.Tables, vt)
 	}
-	sum.Ranges = len(ranges)
+	sum.Ranges += len(ranges)
 	for i := 0; i < len(ranges); i += maxTxnOps {
 		var ops []clientv3.Op
 		for _, r := range ranges[i:min(i+maxTxnOps, len(ranges))] {
@@ -104,6 +125,36 @@ func (n *Node) verifyPlan(ctx context.Context, l *election.Leader) (any, error) 
 	return sum, nil
 }
 
+// planTableVerify decides how one table is checked and, for a digest,
+// splits it into the ranges peers read back. cols are the digest columns
+// of its shards, or note says why it can only be counted.
+func (n *Node) planTableVerify(ctx context.Context, pt meta.PlanTable, mode string, cols []string, note string, rows int64) (VerifyPlanTable, []meta.VerifyRange, error) {
+	vt := VerifyPlanTable{DB: pt.DB, Table: pt.Table, Mode: mode}
+	if mode != meta.VerifyDigest {
+		return vt, nil, nil
+	}
+	if note != "" {
+		vt.Mode, vt.Note = meta.VerifyCount, note
+		return vt, nil, nil
+	}
+	rs, err := n.splitTable(ctx, pt, cols, rows)
+	if err != nil {
+		return vt, nil, err
+	}
+	vt.Ranges = len(rs)
+	// Each range decides again (rangeDigest): this only says in the plan,
+	// and in the barrier, which way it will go. A column gone from the
+	// target fails the ranges, not this.
+	how := "by the server"
+	if tcols, err := n.rangeColumns(ctx, rs[0]); err == nil {
+		if _, err := n.rowHashSQL(tcols); err != nil {
+			how, vt.Note = "read back", "target digest read back by storm: "+err.Error()
+		}
+	}
+	n.log.Info("verify digest planned", "table", pt.DB+"."+pt.Table, "ranges", len(rs), "target_digest", how)
+	return vt, rs, nil
+}
+
 // importUnfinished says why the import can't be verified ("" if it can).
 func (st *jobState) importUnfinished() string {
 	switch {
@@ -115,6 +166,8 @@ func (st *jobState) importUnfinished() string {
 		return "job cancelled"
 	case len(st.failed) > 0:
 		return fmt.Sprintf("%d shard(s) failed", len(st.failed))
+	case len(st.sfailed) > 0:
+		return fmt.Sprintf("the steps of %d table(s) failed", len(st.sfailed))
 	}
 	return ""
 }

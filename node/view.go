@@ -50,8 +50,12 @@ type view[T any] struct {
 	// fewest items in work, then the bigger ones. inWork counts the items
 	// in work per group (claims the view has seen, and items next handed
 	// out whose claim it has not seen yet: handed).
-	order   func(T) (group string, weight int64)
-	inWork  map[string]int
+	order  func(T) (group string, weight int64)
+	inWork map[string]int
+	// open counts the items not done per group (with order): a table
+	// whose count is 0 once every source is planned has all its shards
+	// done, and its steps may start (node/steps.go).
+	open    map[string]int
 	handed  map[string]string // item -> group
 	changed chan struct{}
 	loaded  chan struct{}
@@ -68,6 +72,10 @@ type view[T any] struct {
 	// idleExit: next gives up once this node's sources are planned and it
 	// can claim nothing more (node.exit-when-idle).
 	idleExit bool
+	// more, when set, says more items may still come although every one
+	// so far is done: next waits for them (the verify ranges that tables'
+	// steps write while others still import).
+	more func() bool
 
 	// keepDone: the view folds every done record into doneSum (load reads
 	// them, the watch's events carry them), and rev is the revision it has
@@ -83,7 +91,7 @@ func newView[T any](job meta.Job, pool meta.Pool, nodeID string, log *slog.Logge
 	h.Write([]byte(nodeID))
 	return &view[T]{job: job, pool: pool, log: log, changed: make(chan struct{}), loaded: make(chan struct{}), seed: h.Sum64(),
 		me: nodeID, planned: map[string]bool{}, claimable: func(T) bool { return true },
-		order: itemOrder[T](), inWork: map[string]int{}, handed: map[string]string{}}
+		order: itemOrder[T](), inWork: map[string]int{}, handed: map[string]string{}, open: map[string]int{}}
 }
 
 // itemOrder groups import shards and verify ranges by table. A shard weighs
@@ -320,7 +328,7 @@ func (v *view[T]) load(ctx context.Context, cli *clientv3.Client) (int64, error)
 		}
 	}
 	v.tally = counts{}
-	v.inWork, v.handed = map[string]int{}, map[string]string{}
+	v.inWork, v.handed, v.open = map[string]int{}, map[string]string{}, map[string]int{}
 	v.returned = v.returned[:0]
 	v.queue = v.queue[:0]
 	for id := range v.shards {
@@ -521,6 +529,10 @@ func (v *view[T]) tallyItem(id string, d int) {
 	}
 	c := &v.tally
 	c.Shards += d
+	if v.order != nil && !v.done[id] {
+		g, _ := v.order(s)
+		v.open[g] += d
+	}
 	switch {
 	case v.done[id]:
 		c.Done += d
@@ -588,7 +600,7 @@ func (v *view[T]) next(ctx context.Context) (string, T, bool) {
 		c := v.countsLocked()
 		ch := v.changed
 		v.mu.Unlock()
-		if (c.Done+c.Failed == c.Shards && c.SourcesWaiting == 0) || (v.idleExit && c.idle()) {
+		if (c.Done+c.Failed == c.Shards && c.SourcesWaiting == 0 && (v.more == nil || !v.more())) || (v.idleExit && c.idle()) {
 			return "", zero, false
 		}
 		select {
@@ -676,6 +688,46 @@ func (v *view[T]) unhand(id string) {
 		delete(v.handed, id)
 		v.inWork[g]--
 	}
+}
+
+// groupDone says whether every item of a group (a table's shards) is
+// done, with every source planned and the pool not stopping.
+func (v *view[T]) groupDone(g string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c := v.countsLocked()
+	return !c.stopping() && c.SourcesWaiting == 0 && v.open[g] == 0
+}
+
+// tableSums are what the done records say of a table: its rows and the
+// columns its digest covers (or why it can only be counted); ok is false
+// when the view keeps no usable sum of them.
+func (v *view[T]) tableSums(db, table string) (rows int64, cols []string, note string, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.doneSum == nil || v.doneSum.broken != "" {
+		return 0, nil, "", false
+	}
+	if t := v.doneSum.tables[db+"."+table]; t != nil {
+		rows = t.rows
+	}
+	cols, note = v.doneSum.digestColumns(db, table)
+	return rows, cols, note, true
+}
+
+// changes is the channel the next change closes.
+func (v *view[T]) changes() <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.changed
+}
+
+// poke wakes everyone waiting on the view: another view they also depend
+// on changed.
+func (v *view[T]) poke() {
+	v.mu.Lock()
+	v.notify()
+	v.mu.Unlock()
 }
 
 // waitOwnClaimsGone blocks until the view has seen every claim of this

@@ -44,6 +44,8 @@ type TableInfo struct {
 	Name    string
 	Columns []string // in schema order
 	PK      []string // primary key columns; nil if the table has none
+	// Schema is the CREATE TABLE statement of its schema file.
+	Schema string
 }
 
 // Stats of a Generate run. Files and Bytes count the data files only, since
@@ -116,7 +118,7 @@ func Tables(o Options) []TableInfo {
 		if len(o.Tables) > 0 && !contains(o.Tables, t.name) {
 			continue
 		}
-		ti := TableInfo{Name: t.name, Columns: make([]string, len(t.cols))}
+		ti := TableInfo{Name: t.name, Columns: make([]string, len(t.cols)), Schema: t.createTable()}
 		for i, c := range t.cols {
 			ti.Columns[i] = c.name
 		}

@@ -53,7 +53,10 @@ var allTables = []*table{
 			{"vip", "tinyint(1) NOT NULL DEFAULT 0"},
 			{"created_at", "datetime NOT NULL DEFAULT current_timestamp()"},
 		},
-		pk:   []string{"id"},
+		pk: []string{"id"},
+		// A prefix key and a composite one, unnamed: the server names
+		// it after its first column.
+		keys: []string{"KEY `idx_name` (`name`(20))", "KEY (`country`,`age`) USING BTREE COMMENT 'by country, then age'"},
 		fill: fillCustomers,
 	},
 	{
@@ -70,7 +73,7 @@ var allTables = []*table{
 			{"note", "varchar(200) DEFAULT NULL"},
 		},
 		pk:   []string{"id"},
-		keys: []string{"KEY `idx_customer` (`customer_id`,`ordered_at`)"},
+		keys: []string{"KEY `idx_customer` (`customer_id`,`ordered_at`)", "INDEX `idx_status` (`status`,`ordered_at`)"},
 		fill: fillOrders,
 	},
 	{
@@ -86,6 +89,9 @@ var allTables = []*table{
 			{"body", "blob DEFAULT NULL"},
 			{"created_at", "datetime(6) NOT NULL"},
 		},
+		// A FULLTEXT key and a composite one on a table without a primary
+		// key.
+		keys: []string{"KEY `idx_kind_time` (`kind`,`created_at`)", "FULLTEXT KEY `ft_payload` (`payload`)"},
 		fill: fillEvents,
 	},
 	{

@@ -1,0 +1,435 @@
+package e2e
+
+// The table pipeline (docs/table-pipeline.md): deferred secondary indexes
+// built back by each table's steps, on real storm processes against the
+// private MariaDB.
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"storm/internal/gendump"
+	"storm/meta"
+)
+
+// hasIndex says whether the table has an index of that name now.
+func hasIndex(t *testing.T, db *sql.DB, schema, table, index string) bool {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = ?`,
+		schema, table, index).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// stepStarted says whether a table's steps were claimed or done.
+func (e *env) stepStarted(table string) bool {
+	e.t.Helper()
+	id := e.gen.DB + "." + table
+	for _, k := range []meta.Kind{meta.KindStepClaims, meta.KindStepsDone, meta.KindStepsFailed} {
+		resp, err := e.etcd.Get(context.Background(), e.job.Key(k, id))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(resp.Kvs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// watchDeferral samples the target while the job runs: whenever orders
+// holds rows and its steps have not begun (read after the indexes, so a
+// build that began before the sample shows), its index presence must be
+// want. It returns how many such samples it saw.
+func (e *env) watchDeferral(db *sql.DB, want bool, stop <-chan struct{}) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		seen := 0
+		defer func() { out <- seen }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			has := hasIndex(e.t, db, e.gen.DB, "orders", "idx_status")
+			var rows int
+			if err := db.QueryRow("SELECT COUNT(*) FROM `" + e.gen.DB + "`.`orders`").Scan(&rows); err != nil {
+				continue // not created yet
+			}
+			if rows == 0 || e.stepStarted("orders") {
+				continue
+			}
+			seen++
+			if has != want {
+				e.t.Errorf("orders holds %d rows before its steps began, and its index idx_status exists: %v, want %v", rows, has, want)
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func stepsOf(b *meta.Barrier, table string) []meta.StepResult {
+	for _, r := range b.Tables {
+		if r.Table == table {
+			return r.Steps
+		}
+	}
+	return nil
+}
+
+func stepNamed(steps []meta.StepResult, name string) *meta.StepResult {
+	for i := range steps {
+		if steps[i].Step == name {
+			return &steps[i]
+		}
+	}
+	return nil
+}
+
+// Deferral is visible: while orders loads, its secondary indexes are
+// absent; after the barrier every table has its schema file's indexes
+// (checkTarget), built by the table's steps, which the barrier lists.
+// With import.defer-indexes = off the indexes are there all along and no
+// table has an index step.
+func TestE2EDeferredIndexes(t *testing.T) {
+	for _, tc := range []struct {
+		mode     string
+		existing bool // the tables exist, empty, with all their indexes
+		noSchema bool // and the dump has no schema files: the target's own indexes are the set
+	}{{"auto", false, false}, {"off", false, false}, {"auto", true, false}, {"auto", true, true}} {
+		mode := tc.mode
+		name := mode
+		if tc.existing {
+			name += "-existing"
+		}
+		if tc.noSchema {
+			name += "-no-schema"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, gendump.Options{Rows: 80_000, Format: "csv", FilesPerTable: 2, Header: true})
+			db := e.db()
+			if tc.existing {
+				mustExec(t, db, "CREATE DATABASE `"+e.gen.DB+"`")
+				for _, ti := range gendump.Tables(e.gen) {
+					mustExec(t, db, strings.Replace(strings.TrimSuffix(strings.TrimSpace(ti.Schema), ";"),
+						"CREATE TABLE `", "CREATE TABLE `"+e.gen.DB+"`.`", 1))
+				}
+				if !hasIndex(t, db, e.gen.DB, "orders", "idx_status") {
+					t.Fatal("orders was created without idx_status")
+				}
+			}
+			if tc.noSchema {
+				files, _ := filepath.Glob(filepath.Join(e.gen.Dir, "*-schema.sql"))
+				for _, f := range files {
+					if err := os.Remove(f); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			cfg := e.config(map[string]string{"import.defer-indexes": `"` + mode + `"`, "import.batch-size": "65536",
+				"import.shard-size": "1048576", "node.workers": "2"})
+			stop := make(chan struct{})
+			seen := e.watchDeferral(db, mode == "off", stop)
+			n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
+			for _, p := range []*proc{n1, n2} {
+				if code := p.wait(t, 3*time.Minute); code != 0 {
+					t.Fatalf("%s exited %d\n%s", p.id, code, tail(p.log(), 30))
+				}
+			}
+			close(stop)
+			if n := <-seen; n == 0 {
+				t.Errorf("never saw orders with rows before its steps began")
+			}
+			b := e.barrier()
+			if b.Status != meta.StatusSucceeded {
+				t.Fatalf("barrier %+v", b)
+			}
+			e.checkTarget()
+			for _, table := range []string{"customers", "orders", "events", "wide"} {
+				steps := stepsOf(b, table)
+				ix, check, analyze := stepNamed(steps, "indexes"), stepNamed(steps, "check"), stepNamed(steps, "analyze")
+				wantIx := mode == "auto" && table != "wide"
+				if (ix != nil) != wantIx || check == nil || analyze == nil {
+					t.Errorf("%s: steps %+v; want an index step: %v, a check and an analyze", table, steps, wantIx)
+				}
+				if ix != nil && !strings.Contains(ix.Detail, "added") {
+					t.Errorf("%s: index step %+v", table, ix)
+				}
+			}
+		})
+	}
+}
+
+// A table that already holds rows (import.incremental) keeps its indexes
+// as they are, even one its schema file does not have, and nothing is
+// dropped or added; post.analyze = off runs no ANALYZE.
+func TestE2EIncrementalKeepsIndexes(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 3_000, Format: "csv", Header: true, Tables: []string{"orders"}})
+	db := e.db()
+	mustExec(t, db, "CREATE DATABASE `"+e.gen.DB+"`")
+	mustExec(t, db, "CREATE TABLE `"+e.gen.DB+"`.`orders` (id bigint NOT NULL PRIMARY KEY, customer_id bigint NOT NULL, amount decimal(14,4) NOT NULL,"+
+		" currency char(3) NOT NULL DEFAULT 'EUR', ordered_at datetime NOT NULL, updated_at datetime(6) DEFAULT NULL, status tinyint NOT NULL DEFAULT 0,"+
+		" note varchar(200) DEFAULT NULL, KEY idx_customer (customer_id, ordered_at), KEY extra_note (note))")
+	mustExec(t, db, "INSERT INTO `"+e.gen.DB+"`.`orders` (id, customer_id, amount, ordered_at) VALUES (900000000, 1, 1, '2020-01-01')")
+	before := tableIndexes(t, db, e.gen.DB, "orders")
+	cfg := e.config(map[string]string{"import.incremental": "true", "post.analyze": `"off"`})
+	n1 := e.node("n1", cfg)
+	if code := n1.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("n1 exited %d\n%s", code, tail(n1.log(), 30))
+	}
+	b := e.barrier()
+	if b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+	if after := tableIndexes(t, db, e.gen.DB, "orders"); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("indexes changed:\n before %q\n after  %q", before, after)
+	}
+	steps := stepsOf(b, "orders")
+	for _, name := range []string{"indexes", "check", "analyze"} {
+		if stepNamed(steps, name) != nil {
+			t.Errorf("steps %+v: want no %s step (incremental, post.analyze off)", steps, name)
+		}
+	}
+	if vp := stepNamed(steps, "verify-plan"); vp == nil || !strings.Contains(vp.Detail, "incremental") {
+		t.Errorf("steps %+v: want a verify-plan step counting the incremental table", steps)
+	}
+	want := 1
+	if err := gendump.ExpectedRows(e.gen, "orders", func([]*string) error { want++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := db.QueryRow("SELECT COUNT(*) FROM `" + e.gen.DB + "`.`orders`").Scan(&rows); err != nil || rows != want {
+		t.Errorf("orders holds %d rows (err %v), want %d", rows, err, want)
+	}
+}
+
+// A schema file whose deferred key names a column the table lacks fails
+// the job at plan time, naming the file and the key, before any row is
+// written; so does a deferred key the server refuses (FULLTEXT on an
+// integer column): the table is created as written, then loses its
+// deferred keys.
+func TestE2EBadSchemaKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"missing column", "INDEX `idx_status` (`status`,", "INDEX `idx_status` (`state`,", []string{"key `idx_status`", "column `state`"}},
+		{"refused by the server", "INDEX `idx_status` (`status`,`ordered_at`)", "FULLTEXT KEY `idx_status` (`status`)",
+			[]string{"create table", "status"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, gendump.Options{Rows: 2_000, Format: "csv", Header: true})
+			schema := filepath.Join(e.gen.Dir, e.gen.DB+".orders-schema.sql")
+			body, err := os.ReadFile(schema)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := strings.Replace(string(body), tc.from, tc.to, 1)
+			if bad == string(body) {
+				t.Fatalf("schema file has no %s:\n%s", tc.from, body)
+			}
+			if err := os.WriteFile(schema, []byte(bad), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			n1 := e.node("n1", e.config(nil))
+			if code := n1.wait(t, 2*time.Minute); code != 1 {
+				t.Fatalf("n1 exited %d, want 1\n%s", code, tail(n1.log(), 30))
+			}
+			b := e.barrier()
+			for _, want := range append([]string{schema}, tc.want...) {
+				if b.Status != meta.StatusFailed || !strings.HasPrefix(b.Reason, "plan: ") || !strings.Contains(b.Reason, want) {
+					t.Errorf("barrier %s: %q, want a plan failure naming %s", b.Status, b.Reason, want)
+				}
+			}
+			if n := e.count(meta.KindShards); n != 0 {
+				t.Errorf("%d shards written", n)
+			}
+			db := e.db()
+			for _, ti := range gendump.Tables(e.gen) {
+				var rows int
+				err := db.QueryRow("SELECT COUNT(*) FROM `" + e.gen.DB + "`.`" + ti.Name + "`").Scan(&rows)
+				if err == nil && rows > 0 {
+					t.Errorf("%s holds %d rows", ti.Name, rows)
+				}
+			}
+		})
+	}
+}
+
+// SIGKILL of the node running orders' index build, mid-ALTER: the test
+// holds a metadata lock on orders so that the ALTER waits in the server
+// when the node dies. The other node takes the table's steps over, finds
+// the dead node's ALTER (or its indexes) rather than starting a second
+// build, and the job succeeds with each index once.
+func TestE2EKillDuringIndexBuild(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "csv", Header: true})
+	db := e.db()
+	cfg := e.config(map[string]string{"node.workers": "2"})
+	lock, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
+	procs := map[string]*proc{"n1": n1, "n2": n2}
+	// Take a shared metadata lock on orders as soon as it exists, and keep
+	// it in an open transaction: its ALTER waits behind it.
+	e.waitFor("orders to exist", time.Minute, func() bool {
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders'", e.gen.DB).Scan(&n)
+		return n == 1
+	})
+	ctx := context.Background()
+	if _, err := lock.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var one int
+	if err := lock.QueryRowContext(ctx, "SELECT 1 FROM `"+e.gen.DB+"`.`orders` LIMIT 1").Scan(&one); err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
+	}
+	var builder string
+	e.waitFor("orders' ALTER TABLE to wait in the server", 2*time.Minute, func() bool {
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% ADD %'").Scan(&n)
+		if n == 0 {
+			return false
+		}
+		resp, err := e.etcd.Get(ctx, e.job.Key(meta.KindStepClaims, e.gen.DB+".orders"))
+		if err != nil || len(resp.Kvs) == 0 {
+			return false
+		}
+		var c meta.Claim
+		if meta.Decode("claim", resp.Kvs[0].Value, &c) == nil {
+			builder = c.Node
+		}
+		return builder != ""
+	})
+	procs[builder].kill()
+	survivor := procs["n1"]
+	if builder == "n1" {
+		survivor = procs["n2"]
+	}
+	// The survivor claims the steps once the dead node's lease ends; then
+	// the metadata lock goes.
+	e.waitFor("the survivor to claim orders' steps", time.Minute, func() bool {
+		resp, err := e.etcd.Get(ctx, e.job.Key(meta.KindStepClaims, e.gen.DB+".orders"))
+		if err != nil || len(resp.Kvs) == 0 {
+			return false
+		}
+		var c meta.Claim
+		return meta.Decode("claim", resp.Kvs[0].Value, &c) == nil && c.Node == survivor.id
+	})
+	time.Sleep(time.Second) // the survivor looks at the process list
+	if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if code := survivor.wait(t, 3*time.Minute); code != 0 {
+		t.Fatalf("%s exited %d\n%s", survivor.id, code, tail(survivor.log(), 30))
+	}
+	b := e.barrier()
+	if b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+	e.checkTarget()
+	ix := stepNamed(stepsOf(b, "orders"), "indexes")
+	if ix == nil {
+		t.Fatalf("orders: no index step in %+v", stepsOf(b, "orders"))
+	}
+	t.Logf("orders' index step after the takeover: %s", ix.Detail)
+	if !strings.Contains(ix.Detail, "waited for") && !strings.Contains(ix.Detail, "added") {
+		t.Errorf("index step %+v", ix)
+	}
+}
+
+// A build that fails (here the DBA kills the ALTER TABLE, which the test
+// holds behind a metadata lock) fails its table's steps, and the job, with
+// the indexes named in the barrier.
+func TestE2EIndexBuildFails(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 4_000, Format: "csv", Header: true})
+	db := e.db()
+	lock, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	n1 := e.node("n1", e.config(nil))
+	e.waitFor("orders to exist", time.Minute, func() bool { return hasTable(db, e.gen.DB, "orders") })
+	holdMDL(t, lock, e.gen.DB, "orders")
+	var id int64
+	e.waitFor("orders' ALTER TABLE", time.Minute, func() bool {
+		return db.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% ADD %'").Scan(&id) == nil
+	})
+	mustExec(t, db, fmt.Sprintf("KILL QUERY %d", id))
+	if code := n1.wait(t, 2*time.Minute); code != 1 {
+		t.Fatalf("n1 exited %d, want 1\n%s", code, tail(n1.log(), 30))
+	}
+	if _, err := lock.ExecContext(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.barrier()
+	if b.Status != meta.StatusFailed || !strings.Contains(b.Reason, "`idx_customer`, `idx_status`") || !strings.Contains(b.Reason, e.gen.DB+".orders") {
+		t.Fatalf("barrier %s: %q, want it to name %s.orders and its indexes", b.Status, b.Reason, e.gen.DB)
+	}
+	found := false
+	for _, r := range b.Tables {
+		if r.Table == "orders" {
+			found = true
+			if r.OK || !strings.Contains(r.Note, "`idx_status`") {
+				t.Errorf("orders result %+v", r)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no barrier entry for orders: %+v", b.Tables)
+	}
+	if len(b.Failed) == 0 || !strings.Contains(b.Failed[len(b.Failed)-1].Reason, "`idx_status`") {
+		t.Errorf("barrier failed list %+v", b.Failed)
+	}
+
+	// storm job retry runs the failed steps again, and only those: the
+	// job succeeds with every index in place.
+	cfg := e.config(nil)
+	if code, out := e.run("retry", "job", "retry", "--config", cfg); code != 0 {
+		t.Fatalf("job retry exited %d:\n%s", code, out)
+	}
+	n2 := e.node("n2", cfg)
+	if code := n2.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("n2 exited %d after the retry\n%s", code, tail(n2.log(), 30))
+	}
+	if b := e.barrier(); b == nil || b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier after retry %+v", b)
+	}
+	if got := strings.Count(n2.log(), "table steps done"); got != 1 || strings.Contains(n2.log(), "shard done") {
+		t.Errorf("n2 did %d tables' steps (want 1, orders') and shards: %v", got, strings.Contains(n2.log(), "shard done"))
+	}
+	e.checkTarget()
+}
+
+func hasTable(db *sql.DB, schema, table string) bool {
+	var n int
+	db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", schema, table).Scan(&n)
+	return n == 1
+}
+
+// holdMDL opens a transaction on conn that reads the table: its shared
+// metadata lock holds any ALTER TABLE of it until COMMIT.
+func holdMDL(t *testing.T, conn *sql.Conn, schema, table string) {
+	t.Helper()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	var one int
+	if err := conn.QueryRowContext(t.Context(), "SELECT 1 FROM `"+schema+"`.`"+table+"` LIMIT 1").Scan(&one); err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,686 @@
+package node
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"golang.org/x/sync/errgroup"
+
+	"storm/import/source"
+	"storm/meta"
+)
+
+// A table's steps run once its last shard is done, as one item of the
+// table-step pool, claimed on a lease like a shard by any node: build the
+// deferred indexes (one ALTER TABLE adding those still missing), check
+// that the table's index set is the one recorded at plan time, and
+// ANALYZE TABLE (post.analyze). They run while other tables still import.
+// Every step looks at the target before it acts, so a claimer that takes
+// over from a dead one does only what is left (docs/table-pipeline.md).
+
+// Step names, as the barrier and status show them.
+const (
+	stepIndexes = "indexes"
+	stepCheck   = "check"
+	stepAnalyze = "analyze"
+	// stepVerifyPlan splits the table into the verify ranges peers read
+	// back; stepVerify (in the barrier) is the time they took.
+	stepVerifyPlan = "verify-plan"
+	stepVerify     = "verify"
+)
+
+func stepID(db, table string) string { return db + "." + table }
+
+// runSteps does table steps with up to workers goroutines until every
+// table's steps are done or failed, or the import stops (a failed shard
+// or a cancel: the steps of an import that will not succeed are not run).
+func (n *Node) runSteps(ctx context.Context, sess *concurrency.Session, iv *view[meta.Shard], workers int) error {
+	sv := newView[meta.TableStep](n.job, meta.StepPool, n.cfg.NodeID, n.log).
+		withSources(n.spec.Source.Sources(), func(meta.TableStep) bool { return true })
+	sv.order = nil
+	stop, err := sv.start(ctx, n.cli)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	// The verify ranges the steps write are read back at once, by as many
+	// workers, while other tables still import.
+	vv := newView[meta.VerifyRange](n.job, meta.VerifyPool, n.cfg.NodeID, n.log)
+	vv.more = func() bool {
+		c := sv.snapshot()
+		return !iv.snapshot().stopping() && !c.stopping() && (c.Done+c.Failed < c.Shards || c.SourcesWaiting > 0)
+	}
+	stopV, err := vv.start(ctx, n.cli)
+	if err != nil {
+		return err
+	}
+	defer stopV()
+	fctx, stopForward := context.WithCancel(ctx)
+	defer stopForward()
+	forward := func(from func() <-chan struct{}, to ...func()) {
+		for {
+			select {
+			case <-from():
+				for _, f := range to {
+					f()
+				}
+			case <-fctx.Done():
+				return
+			}
+			// At most ten wake-ups a second: a job of 100,000 shards
+			// changes the import view as often, and each wake-up walks
+			// the tables.
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-fctx.Done():
+				return
+			}
+		}
+	}
+	// A table becomes ready when the import view sees its last shard
+	// done: wake the step workers then; and the verify workers when the
+	// steps settle.
+	go forward(iv.changes, sv.poke, vv.poke)
+	go forward(sv.changes, vv.poke)
+	states := func() map[string]string { return n.tableStates(sv, iv) }
+	n.metrics.tables.Store(&states)
+	defer func() {
+		// The last picture stays for /metrics once the steps are over.
+		last := states()
+		f := func() map[string]string { return last }
+		n.metrics.tables.Store(&f)
+	}()
+	var mu sync.Mutex
+	busy := map[string]bool{}
+	g, gctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error {
+			for {
+				id, r, ok := vv.next(gctx)
+				if !ok {
+					return nil
+				}
+				if err := n.verifyRange(gctx, sess, id, r); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	for range workers {
+		g.Go(func() error {
+			for {
+				id, s, ok := n.nextStep(gctx, sv, iv, &mu, busy)
+				if !ok {
+					return nil
+				}
+				err := n.tableSteps(gctx, sess, iv, id, s)
+				mu.Lock()
+				delete(busy, id)
+				mu.Unlock()
+				if err != nil {
+					return err
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// tableStates is each table's state as the step and import views see it,
+// with the step this node runs for the tables it holds (/metrics).
+func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[string]string {
+	out := map[string]string{}
+	var open []meta.TableStep
+	sv.mu.Lock()
+	for id, s := range sv.shards {
+		switch {
+		case sv.done[id]:
+			out[id] = TableVerifying
+		case sv.failed[id]:
+			out[id] = TableFailed
+		case sv.claims[id] != "":
+			out[id] = "steps"
+		default:
+			open = append(open, s)
+		}
+	}
+	sv.mu.Unlock()
+	for _, s := range open {
+		out[stepID(s.DB, s.Table)] = TableImporting
+		if iv.groupDone(s.DB + "." + s.Table) {
+			out[stepID(s.DB, s.Table)] = TableWaiting
+		}
+	}
+	n.metrics.steps.mu.Lock()
+	for table, step := range n.metrics.steps.now {
+		switch step {
+		case stepIndexes:
+			out[table] = TableIndexing
+		case stepCheck:
+			out[table] = TableChecking
+		case stepAnalyze:
+			out[table] = TableAnalyzing
+		default:
+			out[table] = step
+		}
+	}
+	n.metrics.steps.mu.Unlock()
+	return out
+}
+
+// nextStep blocks until a table is ready for its steps and nobody holds
+// it, and returns it; ok is false once every table's steps are settled or
+// the import stops.
+func (n *Node) nextStep(ctx context.Context, sv *view[meta.TableStep], iv *view[meta.Shard], mu *sync.Mutex, busy map[string]bool) (string, meta.TableStep, bool) {
+	for {
+		if ic := iv.snapshot(); ic.stopping() {
+			return "", meta.TableStep{}, false
+		}
+		sv.mu.Lock()
+		c := sv.countsLocked()
+		if c.stopping() || c.Done+c.Failed == c.Shards && c.SourcesWaiting == 0 {
+			sv.mu.Unlock()
+			return "", meta.TableStep{}, false
+		}
+		type cand struct {
+			id string
+			s  meta.TableStep
+		}
+		var cands []cand
+		for id, s := range sv.shards {
+			if !sv.done[id] && !sv.failed[id] && sv.claims[id] == "" {
+				cands = append(cands, cand{id, s})
+			}
+		}
+		ch := sv.changed
+		sv.mu.Unlock()
+		sort.Slice(cands, func(i, j int) bool { return cands[i].id < cands[j].id })
+		mu.Lock()
+		for _, c := range cands {
+			if !busy[c.id] && iv.groupDone(c.s.DB+"."+c.s.Table) {
+				busy[c.id] = true
+				mu.Unlock()
+				return c.id, c.s, true
+			}
+		}
+		mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return "", meta.TableStep{}, false
+		}
+	}
+}
+
+// stepError is a step's failure that doing it again won't mend.
+type stepError struct{ err error }
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// tableSteps claims a table's steps and does them.
+func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, iv *view[meta.Shard], id string, s meta.TableStep) error {
+	pool := meta.StepPool
+	epoch, ok, err := pool.Claim(ctx, n.cli, n.job, id, n.cfg.NodeID, sess.Lease())
+	if err != nil || !ok {
+		return err
+	}
+	n.metrics.stepStarted(id)
+	defer n.metrics.stepEnded(id)
+	log := n.log.With("table", id, "epoch", epoch)
+	rec, _, err := n.tableRecord(ctx, n.job.Key(meta.KindTables, id))
+	if err != nil {
+		return err
+	}
+	var steps []meta.StepResult
+	var tv *meta.TableVerify
+	for try := 1; ; try++ {
+		steps, err = n.doSteps(ctx, log, s, rec)
+		if err == nil {
+			tv, err = n.planVerify(ctx, iv, id, epoch, s, rec, &steps)
+		}
+		var se *stepError
+		if err == nil || ctx.Err() != nil || errors.As(err, &se) || try == 5 {
+			break
+		}
+		log.Warn("table steps failed; trying again", "try", try, "err", err)
+		select {
+		case <-time.After(time.Duration(try) * time.Second):
+		case <-ctx.Done():
+		}
+	}
+	if ctx.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		defer cancel()
+		_ = pool.Release(rctx, n.cli, n.job, id, epoch)
+		return ctx.Err()
+	}
+	if err != nil {
+		log.Error("table steps failed", "err", err)
+		file := rec.IndexSource
+		if file == "" || file == "target" {
+			file = id
+		}
+		f := meta.Failed{Shard: id, File: file, Reason: err.Error(), Node: n.cfg.NodeID, At: time.Now().UTC()}
+		_, ferr := pool.Fail(ctx, n.cli, n.job, id, epoch, f)
+		return ferr
+	}
+	d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Verify: tv, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
+	if _, err := pool.Complete(ctx, n.cli, n.job, id, epoch, d); err != nil {
+		return err
+	}
+	log.Info("table steps done", "steps", stepsLine(steps))
+	return nil
+}
+
+func stepsLine(steps []meta.StepResult) string {
+	var parts []string
+	for _, st := range steps {
+		parts = append(parts, fmt.Sprintf("%s %.2fs (%s)", st.Step, st.Seconds, st.Detail))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// doSteps runs the steps of one table; each looks at the target first.
+func (n *Node) doSteps(ctx context.Context, log interface{ Info(string, ...any) }, s meta.TableStep, rec meta.PlanTable) ([]meta.StepResult, error) {
+	var out []meta.StepResult
+	step := func(name string, fn func() (string, error)) error {
+		n.metrics.stepPhase(stepID(s.DB, s.Table), name)
+		p := meta.StepProgress{Node: n.cfg.NodeID, Step: name, At: time.Now().UTC()}
+		if _, err := n.cli.Put(ctx, n.job.Key(meta.KindStepProgress, stepID(s.DB, s.Table)), meta.Encode(p)); err != nil {
+			n.log.Debug("step progress not recorded", "table", stepID(s.DB, s.Table), "err", err)
+		}
+		start := time.Now()
+		detail, err := fn()
+		if err != nil {
+			return err
+		}
+		secs := time.Since(start).Seconds()
+		n.metrics.stepDone(stepID(s.DB, s.Table), name, secs)
+		out = append(out, meta.StepResult{Step: name, Detail: detail, Seconds: secs})
+		return nil
+	}
+	var deferred []source.Index
+	for _, ix := range rec.Indexes {
+		if ix.Deferred {
+			deferred = append(deferred, ix)
+		}
+	}
+	if len(deferred) > 0 {
+		if err := step(stepIndexes, func() (string, error) { return n.buildIndexes(ctx, s, deferred) }); err != nil {
+			return out, err
+		}
+	}
+	if len(rec.Indexes) > 0 {
+		if err := step(stepCheck, func() (string, error) { return n.checkIndexes(ctx, s, rec) }); err != nil {
+			return out, err
+		}
+	}
+	if n.spec.Post.Analyze {
+		if err := step(stepAnalyze, func() (string, error) { return n.analyze(ctx, s) }); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// planVerify decides how the table is verified and writes its verify
+// ranges, under the steps' claim, for peers to read back now. nil: the
+// verify-plan phase decides (the view keeps no sum of the done records).
+func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, epoch int64, s meta.TableStep, rec meta.PlanTable, steps *[]meta.StepResult) (*meta.TableVerify, error) {
+	rows, cols, note, ok := iv.tableSums(s.DB, s.Table)
+	if !ok {
+		return nil, nil
+	}
+	n.metrics.stepPhase(id, stepVerifyPlan)
+	start := time.Now()
+	mode := n.spec.Verify.Mode
+	if mode == "" {
+		mode = meta.VerifyDigest
+	}
+	if rec.InitialRows > 0 {
+		note = fmt.Sprintf("incremental: the table held %d rows before the import", rec.InitialRows)
+	}
+	pt := meta.PlanTable{DB: s.DB, Table: s.Table}
+	vt, rs, err := n.planTableVerify(ctx, pt, mode, cols, note, rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(rs); i += maxTxnOps {
+		var ops []clientv3.Op
+		for _, r := range rs[i:min(i+maxTxnOps, len(rs))] {
+			ops = append(ops, clientv3.OpPut(n.job.Key(meta.KindVerifyRanges, r.ID), meta.Encode(r)))
+		}
+		owned, err := meta.StepPool.PutOwned(ctx, n.cli, n.job, id, epoch, ops...)
+		if err != nil {
+			return nil, err
+		}
+		if !owned {
+			return nil, &stepError{fmt.Errorf("table %s: lost the claim of its steps", id)}
+		}
+	}
+	detail := vt.Mode
+	if vt.Ranges > 0 {
+		detail = fmt.Sprintf("digest in %d range(s)", vt.Ranges)
+	}
+	if vt.Note != "" {
+		detail += ": " + vt.Note
+	}
+	*steps = append(*steps, meta.StepResult{Step: stepVerifyPlan, Detail: detail, Seconds: time.Since(start).Seconds()})
+	return &meta.TableVerify{Mode: vt.Mode, Ranges: vt.Ranges, Note: vt.Note}, nil
+}
+
+// buildIndexes adds the deferred indexes the table lacks, in one ALTER
+// TABLE. A build another connection started (a dead claimer's ALTER still
+// running on MariaDB, or its DDL job on TiDB, which outlives its client)
+// is waited for first, never started twice.
+func (n *Node) buildIndexes(ctx context.Context, s meta.TableStep, deferred []source.Index) (string, error) {
+	db := n.target.DB()
+	table := quoteIdent(s.DB) + "." + quoteIdent(s.Table)
+	var found []string
+	for attempt := 1; ; attempt++ {
+		waited, err := n.waitOtherBuild(ctx, s)
+		if err != nil {
+			return "", err
+		}
+		have, err := targetIndexes(ctx, db, s.DB, s.Table)
+		if err != nil {
+			return "", err
+		}
+		var adds, names []string
+		found = found[:0]
+		for _, ix := range deferred {
+			if _, ok := have[strings.ToLower(ix.Name)]; ok {
+				found = append(found, ix.Name)
+				continue
+			}
+			adds, names = append(adds, "ADD "+ix.Def), append(names, quoteIdent(ix.Name))
+		}
+		if len(adds) == 0 {
+			d := fmt.Sprintf("all %d deferred already built (%s)", len(found), strings.Join(found, ", "))
+			if waited != "" {
+				d += "; waited for " + waited
+			}
+			return d, nil
+		}
+		q := "ALTER TABLE " + table + " " + strings.Join(adds, ", ")
+		n.log.Info("building deferred indexes", "table", stepID(s.DB, s.Table), "indexes", strings.Join(names, ", "))
+		_, err = db.ExecContext(ctx, q)
+		if err == nil {
+			d := "added " + strings.Join(names, ", ")
+			if len(found) > 0 {
+				d += "; found " + strings.Join(found, ", ")
+			}
+			if waited != "" {
+				d += "; waited for " + waited
+			}
+			if fast := n.fastReorg(ctx); fast != "" {
+				d += "; " + fast
+			}
+			return d, nil
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == 1061 && attempt < 3 {
+			// Duplicate key name: a build we did not see finished first.
+			continue
+		}
+		err = fmt.Errorf("table %s: building index(es) %s: %w", stepID(s.DB, s.Table), strings.Join(names, ", "), err)
+		if errors.As(err, &me) {
+			return "", &stepError{err}
+		}
+		return "", err
+	}
+}
+
+// fastReorg says whether TiDB builds indexes with its ingest path.
+func (n *Node) fastReorg(ctx context.Context) string {
+	if !n.target.IsTiDB() {
+		return ""
+	}
+	var v string
+	if err := n.target.DB().QueryRowContext(ctx, "SELECT @@global.tidb_ddl_enable_fast_reorg").Scan(&v); err != nil {
+		return "tidb_ddl_enable_fast_reorg unknown"
+	}
+	if v == "1" || strings.EqualFold(v, "ON") {
+		return "TiDB fast reorg (ingest) on"
+	}
+	return "TiDB fast reorg off: set tidb_ddl_enable_fast_reorg = ON for faster builds"
+}
+
+// waitOtherBuild waits while another connection adds indexes to the
+// table, and names what it waited for ("" if nothing).
+func (n *Node) waitOtherBuild(ctx context.Context, s meta.TableStep) (string, error) {
+	var waited string
+	for {
+		other, err := n.otherBuild(ctx, s)
+		if err != nil || other == "" {
+			return waited, err
+		}
+		if waited == "" {
+			n.log.Info("another connection is building the table's indexes; waiting for it", "table", stepID(s.DB, s.Table), "build", other)
+		}
+		waited = other
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return waited, ctx.Err()
+		}
+	}
+}
+
+// otherBuild names an index build of the table in progress elsewhere: on
+// TiDB an add-index DDL job not finished, on MariaDB and MySQL an ALTER
+// TABLE of storm's form in the process list.
+func (n *Node) otherBuild(ctx context.Context, s meta.TableStep) (string, error) {
+	db := n.target.DB()
+	if n.target.IsTiDB() {
+		return tidbIndexJob(ctx, db, s.DB, s.Table)
+	}
+	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace("ALTER TABLE "+quoteIdent(s.DB)+"."+quoteIdent(s.Table)+" ADD ") + "%"
+	var id int64
+	err := db.QueryRowContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE ? LIMIT 1", like).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("process list: %w", err)
+	}
+	return fmt.Sprintf("connection %d's ALTER TABLE", id), nil
+}
+
+// tidbIndexJob finds an unfinished add-index DDL job of the table.
+func tidbIndexJob(ctx context.Context, db *sql.DB, schema, table string) (string, error) {
+	rows, err := db.QueryContext(ctx, "ADMIN SHOW DDL JOBS 100")
+	if err != nil {
+		return "", fmt.Errorf("admin show ddl jobs: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	at := map[string]int{}
+	for i, c := range cols {
+		at[strings.ToUpper(c)] = i
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	get := func(name string) string {
+		if i, ok := at[name]; ok {
+			return vals[i].String
+		}
+		return ""
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		if !strings.EqualFold(get("DB_NAME"), schema) || !strings.EqualFold(get("TABLE_NAME"), table) {
+			continue
+		}
+		if !strings.Contains(strings.ToLower(get("JOB_TYPE")), "add index") {
+			continue
+		}
+		switch strings.ToLower(get("STATE")) {
+		case "synced", "done", "cancelled", "rollback done":
+			continue
+		}
+		return fmt.Sprintf("DDL job %s (%s, %s)", get("JOB_ID"), get("JOB_TYPE"), get("STATE")), nil
+	}
+	return "", rows.Err()
+}
+
+// indexShape is an index as information_schema.STATISTICS shows it.
+type indexShape struct {
+	name    string
+	unique  bool
+	typ     string // BTREE, FULLTEXT, SPATIAL, HASH, ...
+	columns []source.IndexColumn
+}
+
+// targetIndexes reads the table's indexes, by lower-case name.
+func targetIndexes(ctx context.Context, db *sql.DB, schema, table string) (map[string]*indexShape, error) {
+	rows, err := db.QueryContext(ctx, `SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, INDEX_TYPE
+		FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX`, schema, table)
+	if err != nil {
+		return nil, fmt.Errorf("indexes of %s.%s: %w", schema, table, err)
+	}
+	defer rows.Close()
+	out := map[string]*indexShape{}
+	for rows.Next() {
+		var name, typ string
+		var nonUnique int
+		var col sql.NullString
+		var sub sql.NullInt64
+		if err := rows.Scan(&name, &nonUnique, &col, &sub, &typ); err != nil {
+			return nil, fmt.Errorf("indexes of %s.%s: %w", schema, table, err)
+		}
+		ix := out[strings.ToLower(name)]
+		if ix == nil {
+			ix = &indexShape{name: name, unique: nonUnique == 0, typ: strings.ToUpper(typ)}
+			out[strings.ToLower(name)] = ix
+		}
+		c := source.IndexColumn{Name: col.String, Prefix: int(sub.Int64)}
+		if !col.Valid {
+			c.Expr = "(expression)"
+		}
+		ix.columns = append(ix.columns, c)
+	}
+	return out, rows.Err()
+}
+
+// checkIndexes compares the target's indexes with the set recorded at
+// plan time: each by name, uniqueness, kind and key parts. One missing,
+// different or extra fails the table, naming it. Extra indexes are allowed
+// only on a table with foreign keys, for which the server adds its own.
+func (n *Node) checkIndexes(ctx context.Context, s meta.TableStep, rec meta.PlanTable) (string, error) {
+	have, err := targetIndexes(ctx, n.target.DB(), s.DB, s.Table)
+	if err != nil {
+		return "", err
+	}
+	var bad []string
+	want := map[string]bool{}
+	for _, ix := range rec.Indexes {
+		key := strings.ToLower(ix.Name)
+		want[key] = true
+		got := have[key]
+		if got == nil {
+			bad = append(bad, fmt.Sprintf("index %s is missing", quoteIdent(ix.Name)))
+			continue
+		}
+		if why := sameIndex(ix, got); why != "" {
+			bad = append(bad, fmt.Sprintf("index %s %s", quoteIdent(ix.Name), why))
+		}
+	}
+	if rec.ForeignKeys == 0 {
+		var extra []string
+		for key, got := range have {
+			if !want[key] {
+				extra = append(extra, quoteIdent(got.name))
+			}
+		}
+		sort.Strings(extra)
+		if len(extra) > 0 {
+			bad = append(bad, "index(es) not in "+rec.IndexSource+": "+strings.Join(extra, ", "))
+		}
+	}
+	if len(bad) > 0 {
+		return "", &stepError{fmt.Errorf("table %s: its indexes differ from %s: %s", stepID(s.DB, s.Table), rec.IndexSource, strings.Join(bad, "; "))}
+	}
+	return fmt.Sprintf("%d index(es) as in %s", len(rec.Indexes), rec.IndexSource), nil
+}
+
+// sameIndex says how the target's index differs from the definition.
+func sameIndex(ix source.Index, got *indexShape) string {
+	unique := ix.Kind == source.IndexPrimary || ix.Kind == source.IndexUnique
+	switch {
+	case unique != got.unique:
+		return fmt.Sprintf("is %s, want %s", uniqueness(got.unique), uniqueness(unique))
+	case (ix.Kind == source.IndexFulltext || ix.Kind == source.IndexSpatial) && got.typ != ix.Kind:
+		return fmt.Sprintf("is of type %s, want %s", got.typ, ix.Kind)
+	case len(ix.Columns) != len(got.columns):
+		return fmt.Sprintf("has %d key part(s), want %d", len(got.columns), len(ix.Columns))
+	}
+	for i, c := range ix.Columns {
+		g := got.columns[i]
+		if c.Expr != "" || g.Expr != "" {
+			continue
+		}
+		// No prefix in the definition: the server may still store one
+		// (MariaDB keys a BLOB or TEXT column by its first bytes).
+		if !strings.EqualFold(c.Name, g.Name) || c.Prefix != g.Prefix && c.Prefix != 0 {
+			return fmt.Sprintf("key part %d is %s(%d), want %s(%d)", i+1, g.Name, g.Prefix, c.Name, c.Prefix)
+		}
+	}
+	return ""
+}
+
+func uniqueness(u bool) string {
+	if u {
+		return "unique"
+	}
+	return "non-unique"
+}
+
+// analyze runs ANALYZE TABLE and reports its message.
+func (n *Node) analyze(ctx context.Context, s meta.TableStep) (string, error) {
+	rows, err := n.target.DB().QueryContext(ctx, "ANALYZE TABLE "+quoteIdent(s.DB)+"."+quoteIdent(s.Table))
+	if err != nil {
+		return "", fmt.Errorf("analyze table %s: %w", stepID(s.DB, s.Table), err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var msgs []string
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		if len(vals) >= 4 {
+			msgs = append(msgs, vals[2].String+": "+vals[3].String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("analyze table %s: %w", stepID(s.DB, s.Table), err)
+	}
+	return strings.Join(msgs, "; "), nil
+}
