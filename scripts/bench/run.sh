@@ -37,6 +37,15 @@
 #                 storm-embedded      one node with --embed-etcd: pays the embedded etcd's start
 #                 storm-3nodes        three nodes, the first with --embed-etcd
 #                 storm-sql           gen only: one node on gen's mydumper dump (SQL)
+#                 storm-s3            gen only: storm, but the CSV dump is read from an S3
+#                                     server on this host (bin/versitygw, `make versitygw`),
+#                                     uploaded to it once per bench
+#                 storm-parquet       gen only: storm on the dump's largest table alone, as
+#                                     Parquet (bin/gen -parquet-table: text columns, snappy,
+#                                     row groups of 131072 rows); rates on that table's rows
+#                                     and CSV bytes
+#                 storm-parquet-csv   gen only: the same table's CSV file alone, to compare
+#                                     storm-parquet with
 #   SHARD_SIZE  storm's import.shard-size for every storm loader (default: unset, storm's
 #               default "auto"); setting it makes the storm row no longer the default config
 #   BATCH_SIZE  storm's import.batch-size (default: unset, storm's default, 4 MiB)
@@ -197,6 +206,32 @@ prep_gen() {
   fi
 }
 
+# gen's largest table alone, for storm-parquet (as Parquet) and
+# storm-parquet-csv (its CSV file): D/pq/parquet and D/pq/csv are the two
+# source directories; D/pq/{table,rows,bytes} say what they hold (rows, and
+# the bytes of its CSV file, on which both rows' rates are computed).
+prep_gen_parquet() {
+  local D=$WORK/gen DB=storm_demo big
+  local CSV=$D/dump-csv PQ=$D/pq
+  big=$(ls -S "$CSV"/$DB.*.csv | head -1)
+  big=${big##*/$DB.}
+  big=${big%%.*}
+  local stamp
+  stamp="$(cat "$D/.stamp") $big"
+  if [ "$(cat "$PQ/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "== gen: writing table $big alone as Parquet (bin/gen -parquet-table)"
+    rm -rf "$PQ"
+    mkdir -p "$PQ/csv"
+    bin/gen -dir "$PQ/parquet" -rows "$ROWS" -parquet-table "$big" | tee "$PQ/gen.log"
+    sed -n 's/.*Parquet, \([0-9]*\) rows.*/\1/p' "$PQ/gen.log" >"$PQ/rows"
+    ln -s "$CSV/$DB.$big-schema.sql" "$CSV/$DB.$big.00000.csv" "$PQ/csv/"
+    wc -c <"$CSV/$DB.$big.00000.csv" >"$PQ/bytes"
+    echo "$big" >"$PQ/table"
+    echo "$stamp" >"$PQ/.stamp"
+  fi
+  echo "   storm-parquet*: table $big alone, $(cat "$PQ/rows") rows; Parquet $(mb "$(wc -c <"$PQ/parquet/$DB.$big.00000.parquet")") MB, CSV $(mb "$(cat "$PQ/bytes")") MB"
+}
+
 # sysbench: written by sysbench itself, dumped by mydumper with its schema
 # files; a TSV of each table (the mariadb client's batch output, which is
 # what LOAD DATA reads by default) for the LOAD DATA loaders.
@@ -269,7 +304,10 @@ make_scripts() {
 
 for ds in $DATASETS; do
   case $ds in
-  gen) prep_gen ;;
+  gen)
+    prep_gen
+    if [[ " $LOADERS " == *" storm-parquet"* ]]; then prep_gen_parquet; fi
+    ;;
   sysbench) prep_sysbench ;;
   *)
     echo "unknown dataset $ds" >&2
@@ -277,6 +315,27 @@ for ds in $DATASETS; do
     ;;
   esac
 done
+
+# storm-s3's bucket: gen's CSV dump in a private S3 server (versitygw) on
+# this host, put there once per bench with curl's own request signing.
+if [[ " $LOADERS " == *" storm-s3 "* && " $DATASETS " == *" gen "* ]]; then
+  [ -x bin/versitygw ] || {
+    echo "storm-s3 needs bin/versitygw: make versitygw" >&2
+    exit 1
+  }
+  S3PORT=$(bin/bench-runner -free-ports 1)
+  S3KEY=bench S3SECRET=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  rm -rf "$WORK/s3" && mkdir -p "$WORK/s3/root" "$WORK/s3/meta"
+  ROOT_ACCESS_KEY=$S3KEY ROOT_SECRET_KEY=$S3SECRET bin/versitygw --port "127.0.0.1:$S3PORT" --quiet \
+    posix --sidecar "$WORK/s3/meta" "$WORK/s3/root" >"$WORK/s3/versitygw.log" 2>&1 &
+  pids+=($!)
+  s3put() { curl -sS -f -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$S3KEY:$S3SECRET" "$@" >/dev/null; }
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$S3PORT/" && break; sleep 0.1; done
+  s3put -X PUT "http://127.0.0.1:$S3PORT/bench"
+  for f in "$WORK"/gen/dump-csv/*; do s3put -T "$f" "http://127.0.0.1:$S3PORT/bench/csv/${f##*/}"; done
+  echo "   versitygw on 127.0.0.1:$S3PORT: s3://bench/csv holds gen's CSV dump"
+fi
 
 # --- storm's config ----------------------------------------------------------
 # The default config: only what says where things are. THREADS, SHARD_SIZE
@@ -308,11 +367,12 @@ LOGS="$WORK/logs"
 rm -rf "$LOGS" "$CAPTURES"
 mkdir -p "$LOGS" "$CAPTURES"
 
-check_rows() { # DATASET-DIR LABEL
-  local D=$1 DB n want
+check_rows() { # DATASET-DIR LABEL [TABLES ROWS]: by default all of D's tables and rows
+  local D=$1 DB n want tables
   DB=$(cat "$D/db")
-  want=$(cat "$D/rows")
-  n=$(sql -N -e "SELECT SUM(n) FROM ($(for t in $(cat "$D/tables"); do printf 'SELECT COUNT(*) n FROM %s.`%s` UNION ALL ' "$DB" "$t"; done | sed 's/ UNION ALL $//')) c")
+  tables=${3:-$(cat "$D/tables")}
+  want=${4:-$(cat "$D/rows")}
+  n=$(sql -N -e "SELECT SUM(n) FROM ($(for t in $tables; do printf 'SELECT COUNT(*) n FROM %s.`%s` UNION ALL ' "$DB" "$t"; done | sed 's/ UNION ALL $//')) c")
   if [ "$n" != "$want" ]; then
     echo "   $2: the target holds $n rows, not $want" >&2
     return 1
@@ -321,11 +381,12 @@ check_rows() { # DATASET-DIR LABEL
 
 # check_indexes compares the indexes the target's tables have with those of
 # the dump's schema files: a loader must not win by leaving one out.
-check_indexes() { # DATASET-DIR LABEL
-  local D=$1 DB n want
+check_indexes() { # DATASET-DIR LABEL [TABLES]: by default all of D's tables
+  local D=$1 DB n want tables t
   DB=$(cat "$D/db")
-  want=$(cat "$D"/schema/*.sql | grep -ciE '^[[:space:]]*(PRIMARY KEY|UNIQUE KEY|UNIQUE INDEX|UNIQUE|KEY|INDEX|FULLTEXT|SPATIAL)[[:space:]]' || true)
-  n=$(sql -N -e "SELECT COUNT(DISTINCT TABLE_NAME, INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '$DB'")
+  tables=${3:-$(cat "$D/tables")}
+  want=$(for t in $tables; do cat "$D/schema/$t.sql"; done | grep -ciE '^[[:space:]]*(PRIMARY KEY|UNIQUE KEY|UNIQUE INDEX|UNIQUE|KEY|INDEX|FULLTEXT|SPATIAL)[[:space:]]' || true)
+  n=$(sql -N -e "SELECT COUNT(DISTINCT TABLE_NAME, INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '$DB' AND TABLE_NAME IN ($(for t in $tables; do printf "'%s'," "$t"; done | sed 's/,$//'))")
   if [ "$n" != "$want" ]; then
     echo "   $2: the target's tables have $n indexes, the schema files $want" >&2
     return 1
@@ -335,7 +396,11 @@ check_indexes() { # DATASET-DIR LABEL
 run_one() { # DATASET LOADER RUN
   local ds=$1 l=$2 r=$3 D=$WORK/$1
   local label="$ds/$l/$r" log="$LOGS/$ds.$l.$r" job="bench-$ds-$l-$r-$$"
-  local res="$log.json" src header capture=0
+  local res="$log.json" src header capture=0 part=()
+  case $l in storm-sql | storm-s3 | storm-parquet*)
+    [ "$ds" = gen ] || return 0 # gen only (the sysbench dataset is SQL already)
+    ;;
+  esac
   src=$(cat "$D/storm-src")
   header=$(cat "$D/storm-header")
   reset
@@ -350,14 +415,24 @@ run_one() { # DATASET LOADER RUN
     bin/bench-runner -label "$label" -o "$res" -- myloader --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" \
       --password "$DBPASS" --directory "$D/dump-mydumper" --threads "$THREADS" --verbose 1 >"$log.out" 2>"$log.err" || ok=$?
     ;;
-  storm | storm-nodigest | storm-digest64 | storm-sql)
+  storm | storm-nodigest | storm-digest64 | storm-sql | storm-s3 | storm-parquet | storm-parquet-csv)
     local extra=()
     [ "$l" = storm-nodigest ] && extra=('[verify]' 'mode = "off"')
     [ "$l" = storm-digest64 ] && extra=('[verify]' 'row-hash-bits = 64')
-    if [ "$l" = storm-sql ]; then
-      [ "$ds" = gen ] || return 0 # the sysbench dataset is SQL already
-      src=$D/dump-mydumper
-    fi
+    case $l in
+    storm-sql) src=$D/dump-mydumper ;;
+    storm-s3)
+      src=s3://bench/csv
+      extra=('[source.s3]' "endpoint = \"http://127.0.0.1:$S3PORT\"" 'force-path-style = true'
+        "access-key = \"$S3KEY\"" "secret-access-key = \"$S3SECRET\"")
+      ;;
+    storm-parquet | storm-parquet-csv)
+      src=$D/pq/csv
+      [ "$l" = storm-parquet ] && src=$D/pq/parquet
+      # One table: its rows and indexes are checked, its rows and CSV bytes are the rates' base.
+      part=("$(cat "$D/pq/table")" "$(cat "$D/pq/rows")" "$(cat "$D/pq/bytes")")
+      ;;
+    esac
     storm_config "$WORK/storm.toml" "$job" "$src" "$header" "$EXTPORT" "${extra[@]}"
     bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 \
       >"$log.out" 2>"$log.err" || ok=$?
@@ -386,11 +461,13 @@ run_one() { # DATASET LOADER RUN
     bin/bench-report -capture -etcd "http://127.0.0.1:$EXTPORT" -job "$job" -workers "$THREADS" \
       -o "$CAPTURES/$ds.$l.$r.json" 2>>"$log.err" || echo "   $label: could not save the job's records from etcd" >&2
   fi
+  # A run on part of the dataset says which part (bench-report's rates).
+  [ ${#part[@]} -gt 0 ] && [ -s "$res" ] && sed -i "s/^{/{\"rows\":${part[1]},\"bytes\":${part[2]},\"part\":\"${part[0]}\",/" "$res"
   if [ "$ok" -ne 0 ]; then
     echo "   $label failed (exit $ok): see $log.err" >&2
-  elif ! check_rows "$D" "$label"; then
+  elif ! check_rows "$D" "$label" "${part[0]:-}" "${part[1]:-}"; then
     echo "{\"label\":\"$label\",\"exit\":[99]}" >"$res"
-  elif ! check_indexes "$D" "$label"; then
+  elif ! check_indexes "$D" "$label" "${part[0]:-}"; then
     echo "{\"label\":\"$label\",\"exit\":[98]}" >"$res"
   fi
   [ -s "$res" ] || echo "{\"label\":\"$label\",\"exit\":[$ok]}" >"$res"

@@ -46,6 +46,11 @@ type result struct {
 	MaxRSS  int64     `json:"max_maxrss_kib"`
 	UserSec float64   `json:"user_s"`
 	SysSec  float64   `json:"sys_s"`
+	// Rows, Bytes and Part are set by a run that loads part of its
+	// dataset (storm-parquet*: one table, Part): its rates are on them.
+	Rows  int64  `json:"rows,omitempty"`
+	Bytes int64  `json:"bytes,omitempty"`
+	Part  string `json:"part,omitempty"`
 }
 
 // dataset is one line of -datasets.
@@ -65,6 +70,10 @@ type loader struct {
 	rss     int64              // largest over the runs
 	cpu     []float64
 	fail    int
+	// rows, bytes and part: of a loader that loads part of the dataset
+	// (result.Part); rows 0: the whole dataset.
+	rows, bytes int64
+	part        string
 }
 
 func median(v []float64) float64 {
@@ -160,6 +169,9 @@ func report(path, datasetsFile, captures string, rows, bytes int64, main string)
 		l.results[run] = r
 		l.cpu = append(l.cpu, r.UserSec+r.SysSec)
 		l.rss = max(l.rss, r.MaxRSS)
+		if r.Part != "" {
+			l.rows, l.bytes, l.part = r.Rows, r.Bytes, r.Part
+		}
 	}); err != nil {
 		return err
 	}
@@ -173,8 +185,9 @@ func report(path, datasetsFile, captures string, rows, bytes int64, main string)
 		}
 		table(d, loaders, order[d.Name])
 		goals(loaders, main)
-		for _, name := range []string{"storm-nodigest", "storm-digest64"} {
-			pairedCost(loaders[name], loaders[main], name, main)
+		for _, p := range [][2]string{{"storm-nodigest", main}, {"storm-digest64", main}, {"storm-s3", main},
+			{"storm-parquet", "storm-parquet-csv"}} {
+			pairedCost(loaders[p[0]], loaders[p[1]], p[0], p[1])
 		}
 		if captures != "" {
 			breakdowns(captures, d.Name, loaders, order[d.Name])
@@ -191,8 +204,10 @@ const (
 	myloader     = "myloader"
 )
 
+// ratio is "-" for a loader that loads part of the dataset: the baselines
+// load all of it.
 func ratio(base, l *loader) string {
-	if base == nil || len(base.walls) == 0 || l == nil || len(l.walls) == 0 {
+	if base == nil || len(base.walls) == 0 || l == nil || len(l.walls) == 0 || l.rows != 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", median(base.walls)/median(l.walls))
@@ -202,6 +217,7 @@ func table(d dataset, by map[string]*loader, order []string) {
 	fmt.Printf("| loader | runs | wall s (each run) | median wall s | rows/s | MB/s | peak RSS MiB | loader CPU s | speed vs %s | vs %s | vs %s |\n",
 		loadData, myloader, loadDeferred)
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	var parts []string
 	for _, name := range order {
 		l := by[name]
 		if len(l.walls) == 0 {
@@ -217,9 +233,19 @@ func table(d dataset, by map[string]*loader, order []string) {
 			runs += fmt.Sprintf(" (%d failed)", l.fail)
 		}
 		m := median(l.walls)
+		rows, bytes := d.Rows, d.Bytes
+		if l.rows != 0 {
+			rows, bytes = l.rows, l.bytes
+			name += " (" + l.part + " only)"
+			parts = append(parts, fmt.Sprintf("%s loads table %s alone: %d rows, %.1f MB as CSV", l.name, l.part, l.rows, float64(l.bytes)/1e6))
+		}
 		fmt.Printf("| %s | %s | %s | %.2f | %.0f | %.1f | %.0f | %.1f | %s | %s | %s |\n", name, runs, strings.Join(each, ", "), m,
-			float64(d.Rows)/m, float64(d.Bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu),
+			float64(rows)/m, float64(bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu),
 			ratio(by[loadData], l), ratio(by[myloader], l), ratio(by[loadDeferred], l))
+	}
+	if len(parts) > 0 {
+		fmt.Printf("\n%s. Rows/s and MB/s of such a row are on that table's rows and CSV bytes (for the Parquet row too), and no speed ratio is given: the baselines load the whole dataset.\n",
+			strings.Join(parts, "; "))
 	}
 }
 
@@ -349,28 +375,26 @@ func captureJob(endpoint, prefix, jobID string, workers int, out string) error {
 	return os.WriteFile(out, b, 0o644)
 }
 
-// breakdown is where one storm run's wall time went, in seconds.
+// breakdown is where one storm run's seconds went. The wall segments add up
+// to the run's wall time; the work seconds (Busy's shard seconds, Steps) are
+// summed over workers and tables and can overlap each other and the import.
 type breakdown struct {
-	Start, Plan, Import, AfterImport, Exit float64 // wall segments; they add up to the run's wall time
-	Verify, Finalize                       float64 // parts of AfterImport, from the phase markers
-	Busy                                   float64 // of the workers during Import: sum of the shards' seconds / (workers x Import)
-	IdleWorkerSec                          float64 // (1 - Busy) x Import: the seconds an average worker waited
-	Steps                                  map[string]float64
+	Start, Plan, Import, AfterImport, Exit float64            // wall segments; they add up to the run's wall time
+	Verify, Finalize                       float64            // parts of AfterImport, from the phase markers
+	ShardSec                               float64            // work: the shards' seconds, summed (the done records)
+	Busy                                   float64            // of the workers during Import: ShardSec / (workers x Import)
+	IdleWorkerSec                          float64            // (1 - Busy) x Import: the seconds an average worker waited
+	Steps                                  map[string]float64 // work: the barrier's step seconds by step, summed over the tables
 	Notes                                  []string
 }
 
 // analyse cuts a run's wall time at what storm recorded: the spec's
 // creation (the barrier's start), the plan and prepare markers, the last
-// shard done, the barrier. The per-table steps of the barrier (a step
-// name and its seconds, in whatever shape storm writes them) are summed
-// by name: they are work seconds that may overlap the import.
+// shard done, the barrier. The barrier's per-table steps are summed by
+// step (collectSteps).
 func analyse(r result, c captured) (breakdown, error) {
 	var b breakdown
-	var bar struct {
-		Started  time.Time         `json:"started"`
-		Finished time.Time         `json:"finished"`
-		Tables   []json.RawMessage `json:"tables"`
-	}
+	var bar meta.Barrier
 	if len(c.Barrier) == 0 || json.Unmarshal(c.Barrier, &bar) != nil || bar.Finished.IsZero() {
 		return b, errors.New("no barrier")
 	}
@@ -391,10 +415,9 @@ func analyse(r result, c captured) (breakdown, error) {
 	}
 	prepared = later(prepared, planned)
 	var lastDone time.Time
-	var busy float64
 	for _, d := range c.Done {
 		lastDone = later(lastDone, d.At)
-		busy += d.Seconds
+		b.ShardSec += d.Seconds
 	}
 	if lastDone.IsZero() {
 		lastDone = prepared
@@ -413,13 +436,10 @@ func analyse(r result, c captured) (breakdown, error) {
 		}
 	}
 	if c.Workers > 0 && b.Import > 0 {
-		b.Busy = min(busy/(float64(c.Workers)*b.Import), 1)
+		b.Busy = min(b.ShardSec/(float64(c.Workers)*b.Import), 1)
 		b.IdleWorkerSec = (1 - b.Busy) * b.Import
 	}
-	b.Steps = map[string]float64{}
-	for _, t := range bar.Tables {
-		collectSteps(t, b.Steps)
-	}
+	b.Steps = collectSteps(bar)
 	return b, nil
 }
 
@@ -430,62 +450,38 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// collectSteps adds up the steps of one table's barrier entry, if it has
-// any: "steps" as a list of objects with a name ("step", "name" or
-// "kind") and seconds ("seconds", "secs" or "duration_s"), or as an object
-// of step name to seconds or to such an object.
-func collectSteps(table json.RawMessage, into map[string]float64) {
-	var t map[string]json.RawMessage
-	if json.Unmarshal(table, &t) != nil {
-		return
-	}
-	raw, ok := t["steps"]
-	if !ok {
-		return
-	}
-	secsOf := func(o map[string]json.RawMessage) (float64, bool) {
-		for _, k := range []string{"seconds", "secs", "duration_s"} {
-			var f float64
-			if v, ok := o[k]; ok && json.Unmarshal(v, &f) == nil {
-				return f, true
-			}
-		}
-		return 0, false
-	}
-	var list []map[string]json.RawMessage
-	if json.Unmarshal(raw, &list) == nil {
-		for _, o := range list {
-			var name string
-			for _, k := range []string{"step", "name", "kind"} {
-				if v, ok := o[k]; ok && json.Unmarshal(v, &name) == nil && name != "" {
-					break
-				}
-			}
-			if s, ok := secsOf(o); ok && name != "" {
-				into[name] += s
-			}
-		}
-		return
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) == nil {
-		for name, v := range obj {
-			var f float64
-			var o map[string]json.RawMessage
-			switch {
-			case json.Unmarshal(v, &f) == nil:
-				into[name] += f
-			case json.Unmarshal(v, &o) == nil:
-				if s, ok := secsOf(o); ok {
-					into[name] += s
-				}
-			}
+// collectSteps sums the barrier's per-table steps (meta.TableResult.Steps)
+// by step name over the tables: indexes (the deferred index build), check
+// (the index check), analyze, verify-plan (the table's verify ranges
+// written) and verify (its ranges' read-back, already summed over the
+// ranges by storm). Each is a table's own work seconds: tables' steps run
+// beside each other and beside other tables' import, so the sums are not
+// wall time.
+func collectSteps(bar meta.Barrier) map[string]float64 {
+	steps := map[string]float64{}
+	for _, t := range bar.Tables {
+		for _, st := range t.Steps {
+			steps[st.Step] += st.Seconds
 		}
 	}
+	return steps
 }
 
+// stepOrder is the order the report shows the steps in (the order a table
+// goes through them); any other step follows, by name.
+var stepOrder = []string{"indexes", "check", "analyze", "verify-plan", "verify"}
+
+var stepTitle = map[string]string{
+	"indexes": "index build", "check": "index check", "analyze": "ANALYZE",
+	"verify-plan": "verify ranges written", "verify": "verify read-back",
+}
+
+// stepsExplained: the step columns' meaning is printed once a report.
+var stepsExplained bool
+
 // breakdowns prints, for every storm loader of a dataset with captures,
-// the medians over its runs of where its wall time went.
+// the medians over its runs of where its wall time went, then its work
+// seconds.
 func breakdowns(dir, ds string, by map[string]*loader, order []string) {
 	for _, name := range order {
 		l := by[name]
@@ -500,6 +496,7 @@ func breakdowns(dir, ds string, by map[string]*loader, order []string) {
 			runs = append(runs, run)
 		}
 		sort.Strings(runs)
+		workers := 0
 		for _, run := range runs {
 			file := filepath.Join(dir, strings.Trim(strings.Join([]string{ds, name, run}, "."), ".")+".json")
 			raw, err := os.ReadFile(file)
@@ -515,6 +512,7 @@ func breakdowns(dir, ds string, by map[string]*loader, order []string) {
 				missing = append(missing, fmt.Sprintf("run %s: %v", run, err))
 				continue
 			}
+			workers = c.Workers
 			bs = append(bs, b)
 		}
 		if len(bs) == 0 {
@@ -528,34 +526,57 @@ func breakdowns(dir, ds string, by map[string]*loader, order []string) {
 			}
 			return median(v)
 		}
-		fmt.Printf("\nWhere %s's seconds went (medians of %d run(s), from its barrier, phase markers and done records):\n\n", name, len(bs))
-		fmt.Println("| start (process, etcd, join) | plan + prepare | import (last shard done) | worker busy in import | idle worker s in import | after import: verify | finalize | all after import | exit |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|")
-		fmt.Printf("| %.2f | %.2f | %.2f | %.0f%% | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+		fmt.Printf("\nWhere %s's seconds went (medians of %d run(s), from its barrier, phase markers and done records).\n", name, len(bs))
+		fmt.Println("Wall seconds, one after the other; they add up to the run's wall time:")
+		fmt.Println()
+		fmt.Println("| start (process, etcd, join) | plan + prepare | import (to the last shard done) | after import: verify | finalize | all after import | exit |")
+		fmt.Println("|---|---|---|---|---|---|---|")
+		fmt.Printf("| %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
 			m(func(b breakdown) float64 { return b.Start }), m(func(b breakdown) float64 { return b.Plan }),
-			m(func(b breakdown) float64 { return b.Import }), 100*m(func(b breakdown) float64 { return b.Busy }),
-			m(func(b breakdown) float64 { return b.IdleWorkerSec }), m(func(b breakdown) float64 { return b.Verify }),
+			m(func(b breakdown) float64 { return b.Import }), m(func(b breakdown) float64 { return b.Verify }),
 			m(func(b breakdown) float64 { return b.Finalize }), m(func(b breakdown) float64 { return b.AfterImport }),
 			m(func(b breakdown) float64 { return b.Exit }))
-		steps := map[string]bool{}
+		seen := map[string]bool{}
 		for _, b := range bs {
 			for s := range b.Steps {
-				steps[s] = true
+				seen[s] = true
 			}
 		}
-		if len(steps) == 0 {
-			fmt.Println("\nNo per-table steps in the barrier: indexes were built during the import (in its seconds), verify is the after-import time, no ANALYZE ran.")
-		} else {
-			var names []string
-			for s := range steps {
+		var names []string
+		for _, s := range stepOrder {
+			if seen[s] {
 				names = append(names, s)
+				delete(seen, s)
 			}
-			sort.Strings(names)
-			var parts []string
-			for _, s := range names {
-				parts = append(parts, fmt.Sprintf("%s %.2f s", s, m(func(b breakdown) float64 { return b.Steps[s] })))
+		}
+		rest := make([]string, 0, len(seen))
+		for s := range seen {
+			rest = append(rest, s)
+		}
+		sort.Strings(rest)
+		names = append(names, rest...)
+		fmt.Printf("\nWork seconds, summed over %d worker(s) and over the tables: they overlap each other and the import, so they do not add up to the wall time:\n\n", workers)
+		head, sep, row := "| import: shards' seconds | worker busy in import | idle worker s in import (an average worker) |", "|---|---|---|", fmt.Sprintf("| %.2f | %.0f%% | %.2f |",
+			m(func(b breakdown) float64 { return b.ShardSec }), 100*m(func(b breakdown) float64 { return b.Busy }),
+			m(func(b breakdown) float64 { return b.IdleWorkerSec }))
+		for _, s := range names {
+			title := stepTitle[s]
+			if title == "" {
+				title = s
 			}
-			fmt.Printf("\nPer-table steps, summed over the tables (work seconds, overlapping the import): %s\n", strings.Join(parts, ", "))
+			head += fmt.Sprintf(" %s (%s) |", title, s)
+			sep += "---|"
+			row += fmt.Sprintf(" %.2f |", m(func(b breakdown) float64 { return b.Steps[s] }))
+		}
+		fmt.Println(head)
+		fmt.Println(sep)
+		fmt.Println(row)
+		switch {
+		case len(names) == 0:
+			fmt.Println("\nNo per-table steps in the barrier: no index was deferred, no ANALYZE ran and nothing was read back (verify off, or a storm before the steps).")
+		case !stepsExplained:
+			stepsExplained = true
+			fmt.Println("\nThe step columns are the barrier's `tables[].steps`, each table's step seconds summed over the tables. A table's steps (index build, index check, ANALYZE, its verify ranges) start when its own last shard is done, and its verify read-back (summed over its ranges) runs while other tables still import: so a step's seconds may lie inside the import's wall seconds, after it, or both. Only \"all after import\" is wall time that no shard overlapped.")
 		}
 		if len(missing) > 0 {
 			fmt.Printf("\n(not counted: %s)\n", strings.Join(missing, "; "))

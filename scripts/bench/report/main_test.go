@@ -12,9 +12,10 @@ import (
 func TestAnalyse(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 1, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	bar := func(tables string) json.RawMessage {
-		return json.RawMessage(`{"status":"succeeded","started":"` + at(0.5).Format(time.RFC3339Nano) + `","finished":"` +
-			at(10).Format(time.RFC3339Nano) + `","tables":` + tables + `}`)
+	// The barrier as storm writes it: meta's own types, encoded by meta.
+	bar := func(tables ...meta.TableResult) json.RawMessage {
+		return json.RawMessage(meta.Encode(meta.Barrier{Job: "j", Status: meta.StatusSucceeded, Tables: tables,
+			Started: at(0.5), Finished: at(10), Seconds: 9.5, Nodes: []string{"n1"}, By: "n1"}))
 	}
 	phases := map[string]meta.PhaseMarker{
 		"plan": {At: at(0.7)}, "plan-source/main": {At: at(1)}, "prepare": {At: at(1.2)},
@@ -22,46 +23,56 @@ func TestAnalyse(t *testing.T) {
 	}
 	done := []meta.Done{{Seconds: 3, At: at(4)}, {Seconds: 6.8, At: at(8)}, {Seconds: 6, At: at(7.9)}}
 	run := result{Start: t0, WallSec: 10.3}
+	wall := breakdown{Start: 0.5, Plan: 0.7, Import: 6.8, AfterImport: 2, Exit: 0.3, Verify: 1.6, Finalize: 0.3,
+		ShardSec: 15.8, Busy: 15.8 / (4 * 6.8), IdleWorkerSec: 6.8 - 15.8/4}
 	cases := []struct {
 		name   string
-		tables string
-		want   breakdown
+		tables []meta.TableResult
+		steps  map[string]float64
 	}{
-		{"today's barrier", `[{"db":"d","table":"t","ok":true}]`, breakdown{Start: 0.5, Plan: 0.7, Import: 6.8, AfterImport: 2, Exit: 0.3,
-			Verify: 1.6, Finalize: 0.3, Busy: 15.8 / (4 * 6.8), IdleWorkerSec: 6.8 - 15.8/4, Steps: map[string]float64{}}},
-		{"steps as a list", `[{"table":"a","steps":[{"step":"index","seconds":1.5},{"name":"analyze","seconds":0.25}]},` +
-			`{"table":"b","steps":[{"step":"index","seconds":0.5}]}]`,
-			breakdown{Steps: map[string]float64{"index": 2, "analyze": 0.25}}},
-		{"steps as an object", `[{"table":"a","steps":{"verify":{"seconds":2},"analyze":0.5}}]`,
-			breakdown{Steps: map[string]float64{"verify": 2, "analyze": 0.5}}},
+		{"no steps (verify off, nothing deferred)", []meta.TableResult{{DB: "d", Table: "t", Mode: "off", OK: true}}, map[string]float64{}},
+		{"deferred indexes, analyze, verify read-back", []meta.TableResult{
+			{DB: "d", Table: "a", Mode: "digest", OK: true, Steps: []meta.StepResult{
+				{Step: "indexes", Detail: "2 index(es) in one ALTER TABLE", Seconds: 1.5},
+				{Step: "check", Seconds: 0.25},
+				{Step: "analyze", Seconds: 0.5},
+				{Step: "verify-plan", Detail: "digest in 3 range(s)", Seconds: 0.125},
+				{Step: "verify", Detail: "3 range(s) read back; seconds summed over them", Seconds: 2},
+			}},
+			{DB: "d", Table: "b", Mode: "digest", OK: true, Steps: []meta.StepResult{
+				{Step: "analyze", Seconds: 0.25},
+				{Step: "verify-plan", Detail: "digest in 1 range(s)", Seconds: 0.125},
+				{Step: "verify", Seconds: 1},
+			}},
+			{DB: "d", Table: "c", Mode: "digest", OK: true}, // no data, or a storm before the steps
+		}, map[string]float64{"indexes": 1.5, "check": 0.25, "analyze": 0.75, "verify-plan": 0.25, "verify": 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b, err := analyse(run, captured{Workers: 4, Barrier: bar(c.tables), Phases: phases, Done: done})
+			b, err := analyse(run, captured{Workers: 4, Barrier: bar(c.tables...), Phases: phases, Done: done})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.want.Import > 0 {
-				for _, f := range []struct {
-					name      string
-					got, want float64
-				}{{"start", b.Start, c.want.Start}, {"plan", b.Plan, c.want.Plan}, {"import", b.Import, c.want.Import},
-					{"after", b.AfterImport, c.want.AfterImport}, {"exit", b.Exit, c.want.Exit}, {"verify", b.Verify, c.want.Verify},
-					{"finalize", b.Finalize, c.want.Finalize}, {"busy", b.Busy, c.want.Busy}, {"idle", b.IdleWorkerSec, c.want.IdleWorkerSec}} {
-					if math.Abs(f.got-f.want) > 1e-6 {
-						t.Errorf("%s %.4f, want %.4f", f.name, f.got, f.want)
-					}
-				}
-				if sum := b.Start + b.Plan + b.Import + b.AfterImport + b.Exit; math.Abs(sum-run.WallSec) > 1e-6 {
-					t.Errorf("segments add up to %.3f, not the wall time %.3f", sum, run.WallSec)
+			for _, f := range []struct {
+				name      string
+				got, want float64
+			}{{"start", b.Start, wall.Start}, {"plan", b.Plan, wall.Plan}, {"import", b.Import, wall.Import},
+				{"after", b.AfterImport, wall.AfterImport}, {"exit", b.Exit, wall.Exit}, {"verify", b.Verify, wall.Verify},
+				{"finalize", b.Finalize, wall.Finalize}, {"shard s", b.ShardSec, wall.ShardSec}, {"busy", b.Busy, wall.Busy},
+				{"idle", b.IdleWorkerSec, wall.IdleWorkerSec}} {
+				if math.Abs(f.got-f.want) > 1e-6 {
+					t.Errorf("%s %.4f, want %.4f", f.name, f.got, f.want)
 				}
 			}
-			if len(b.Steps) != len(c.want.Steps) {
-				t.Fatalf("steps %v, want %v", b.Steps, c.want.Steps)
+			if sum := b.Start + b.Plan + b.Import + b.AfterImport + b.Exit; math.Abs(sum-run.WallSec) > 1e-6 {
+				t.Errorf("segments add up to %.3f, not the wall time %.3f", sum, run.WallSec)
 			}
-			for k, v := range c.want.Steps {
-				if b.Steps[k] != v {
-					t.Errorf("step %s %.2f, want %.2f", k, b.Steps[k], v)
+			if len(b.Steps) != len(c.steps) {
+				t.Fatalf("steps %v, want %v", b.Steps, c.steps)
+			}
+			for k, v := range c.steps {
+				if math.Abs(b.Steps[k]-v) > 1e-9 {
+					t.Errorf("step %s %.3f, want %.3f", k, b.Steps[k], v)
 				}
 			}
 		})
