@@ -444,7 +444,7 @@ func headingAnchors(t *testing.T, path string) []string {
 
 var (
 	codeSpan = regexp.MustCompile("`([^`]+)`")
-	keyLike  = regexp.MustCompile(`(?:^|[^\w./-])((?:job|etcd|source|target|node|import|verify|tidb|log)\.[a-z][a-z0-9.-]*[a-z0-9])`)
+	keyLike  = regexp.MustCompile(`(?:^|[^\w./-])((?:job|etcd|source|target|node|import|post|verify|tidb|log)\.[a-z][a-z0-9.-]*[a-z0-9])`)
 )
 
 // Every config key named in inline code in the docs' prose (node.workers,
