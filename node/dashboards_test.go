@@ -55,6 +55,11 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	n := &Node{job: job, cfg: Config{NodeID: "n1", LeaseTTL: 10}}
 	reg := n.newRegistry()
 	n.metrics.observeEtcd("claim", 0) // a histogram vector shows once it has a child
+	// The table metrics show once a node runs table steps.
+	states := func() map[string]string { return map[string]string{"shop.orders": TableIndexing} }
+	n.metrics.tables.Store(&states)
+	n.metrics.stepStarted("shop.orders")
+	n.metrics.stepDone("shop.customers", stepIndexes, 1.5)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +75,8 @@ func registeredMetrics(t *testing.T) map[string]bool {
 			out[name+"_sum"], out[name+"_count"] = true, true
 		}
 	}
-	for _, want := range []string{"storm_rows_written_total", "storm_shards", "storm_phase", "go_goroutines"} {
+	for _, want := range []string{"storm_rows_written_total", "storm_shards", "storm_phase", "go_goroutines",
+		"storm_table_state", "storm_table_step", "storm_table_step_seconds"} {
 		if !out[want] {
 			t.Fatalf("registry lacks %s: %v", want, out)
 		}
