@@ -20,7 +20,7 @@ func running(done int, nodes ...string) *node.Status {
 	eta := 42.0
 	st.ETA = &eta
 	for _, id := range nodes {
-		st.Nodes = append(st.Nodes, node.NodeState{NodeRecord: node.NodeRecord{NodeInfo: meta.NodeInfo{ID: id}, Phase: "import"},
+		st.Nodes = append(st.Nodes, node.NodeState{NodeRecord: meta.NodeRecord{NodeInfo: meta.NodeInfo{ID: id}, Phase: "import"},
 			ShardsDone: done / 2, InWork: 1, Rate: node.Rate{RowsPerSec: 1000}})
 	}
 	return st

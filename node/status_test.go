@@ -46,8 +46,8 @@ func TestStatusSums(t *testing.T) {
 			"claims/b":      meta.Claim{Node: "n2", At: ago(20)},
 			"progress/b":    meta.Progress{Node: "n2", Rows: 5, Bytes: 50, At: ago(10)},
 			"failed/c":      meta.Failed{Shard: "c", File: "c.csv", Line: 4, Reason: "bad"},
-			"nodes/n1":      NodeRecord{NodeInfo: meta.NodeInfo{ID: "n1", Started: ago(50)}},
-			"nodes/n2":      NodeRecord{NodeInfo: meta.NodeInfo{ID: "n2", Started: ago(50)}, Heartbeat: ago(3), Phase: "import"},
+			"nodes/n1":      meta.NodeRecord{NodeInfo: meta.NodeInfo{ID: "n1", Started: ago(50)}},
+			"nodes/n2":      meta.NodeRecord{NodeInfo: meta.NodeInfo{ID: "n2", Started: ago(50)}, Heartbeat: ago(3), Phase: "import"},
 			"progress/gone": meta.Progress{Node: "n1", Rows: 1, Bytes: 1, At: ago(40)}, // a released shard's leftover
 		}
 	}
@@ -301,14 +301,14 @@ func TestStatusTableStates(t *testing.T) {
 		"shards/s.d.idx.0":      shard("idx"),
 		"done/s.d.idx.0":        meta.Done{DB: "d", Table: "idx"},
 		"step-claims/d.idx":     meta.Claim{Node: "n2"},
-		"step-progress/d.idx":   meta.StepProgress{Node: "n2", Step: stepIndexes},
+		"step-progress/d.idx":   meta.StepProgress{Node: "n2", Step: meta.StepIndexes},
 		"shards/s.d.ana.0":      shard("ana"),
 		"done/s.d.ana.0":        meta.Done{DB: "d", Table: "ana"},
 		"step-claims/d.ana":     meta.Claim{Node: "n1"},
-		"step-progress/d.ana":   meta.StepProgress{Node: "n1", Step: stepAnalyze},
+		"step-progress/d.ana":   meta.StepProgress{Node: "n1", Step: meta.StepAnalyze},
 		"shards/s.d.ver.0":      shard("ver"),
 		"done/s.d.ver.0":        meta.Done{DB: "d", Table: "ver"},
-		"steps-done/d.ver":      meta.StepsDone{DB: "d", Table: "ver", Steps: []meta.StepResult{{Step: stepIndexes, Seconds: 1.5}}},
+		"steps-done/d.ver":      meta.StepsDone{DB: "d", Table: "ver", Steps: []meta.StepResult{{Step: meta.StepIndexes, Seconds: 1.5}}},
 		"shards/s.d.bad.0":      shard("bad"),
 		"done/s.d.bad.0":        meta.Done{DB: "d", Table: "bad"},
 		"steps-failed/d.bad":    meta.Failed{Shard: "d.bad", Reason: "index `k` is missing"},

@@ -27,17 +27,6 @@ import (
 // Every step looks at the target before it acts, so a claimer that takes
 // over from a dead one does only what is left (docs/table-pipeline.md).
 
-// Step names, as the barrier and status show them.
-const (
-	stepIndexes = "indexes"
-	stepCheck   = "check"
-	stepAnalyze = "analyze"
-	// stepVerifyPlan splits the table into the verify ranges peers read
-	// back; stepVerify (in the barrier) is the time they took.
-	stepVerifyPlan = "verify-plan"
-	stepVerify     = "verify"
-)
-
 func stepID(db, table string) string { return db + "." + table }
 
 // runSteps does table steps with up to workers goroutines until every
@@ -163,11 +152,11 @@ func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[s
 	n.metrics.steps.mu.Lock()
 	for table, step := range n.metrics.steps.now {
 		switch step {
-		case stepIndexes:
+		case meta.StepIndexes:
 			out[table] = TableIndexing
-		case stepCheck:
+		case meta.StepCheck:
 			out[table] = TableChecking
-		case stepAnalyze:
+		case meta.StepAnalyze:
 			out[table] = TableAnalyzing
 		default:
 			out[table] = step
@@ -316,17 +305,17 @@ func (n *Node) doSteps(ctx context.Context, log interface{ Info(string, ...any) 
 		}
 	}
 	if len(deferred) > 0 {
-		if err := step(stepIndexes, func() (string, error) { return n.buildIndexes(ctx, s, deferred) }); err != nil {
+		if err := step(meta.StepIndexes, func() (string, error) { return n.buildIndexes(ctx, s, deferred) }); err != nil {
 			return out, err
 		}
 	}
 	if len(rec.Indexes) > 0 {
-		if err := step(stepCheck, func() (string, error) { return n.checkIndexes(ctx, s, rec) }); err != nil {
+		if err := step(meta.StepCheck, func() (string, error) { return n.checkIndexes(ctx, s, rec) }); err != nil {
 			return out, err
 		}
 	}
 	if n.spec.Post.Analyze {
-		if err := step(stepAnalyze, func() (string, error) { return n.analyze(ctx, s) }); err != nil {
+		if err := step(meta.StepAnalyze, func() (string, error) { return n.analyze(ctx, s) }); err != nil {
 			return out, err
 		}
 	}
@@ -341,7 +330,7 @@ func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, 
 	if !ok {
 		return nil, nil
 	}
-	n.metrics.stepPhase(id, stepVerifyPlan)
+	n.metrics.stepPhase(id, meta.StepVerifyPlan)
 	start := time.Now()
 	mode := n.spec.Verify.Mode
 	if mode == "" {
@@ -375,7 +364,7 @@ func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, 
 	if vt.Note != "" {
 		detail += ": " + vt.Note
 	}
-	*steps = append(*steps, meta.StepResult{Step: stepVerifyPlan, Detail: detail, Seconds: time.Since(start).Seconds()})
+	*steps = append(*steps, meta.StepResult{Step: meta.StepVerifyPlan, Detail: detail, Seconds: time.Since(start).Seconds()})
 	return &meta.TableVerify{Mode: vt.Mode, Ranges: vt.Ranges, Note: vt.Note}, nil
 }
 
