@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"storm/import/source"
+	"storm/jobctl"
 	"storm/meta"
 )
 
@@ -133,9 +134,9 @@ func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[s
 	for id, s := range sv.shards {
 		switch {
 		case sv.done[id]:
-			out[id] = TableVerifying
+			out[id] = jobctl.TableVerifying
 		case sv.failed[id]:
-			out[id] = TableFailed
+			out[id] = jobctl.TableFailed
 		case sv.claims[id] != "":
 			out[id] = "steps"
 		default:
@@ -144,20 +145,20 @@ func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[s
 	}
 	sv.mu.Unlock()
 	for _, s := range open {
-		out[stepID(s.DB, s.Table)] = TableImporting
+		out[stepID(s.DB, s.Table)] = jobctl.TableImporting
 		if iv.groupDone(s.DB + "." + s.Table) {
-			out[stepID(s.DB, s.Table)] = TableWaiting
+			out[stepID(s.DB, s.Table)] = jobctl.TableWaiting
 		}
 	}
 	n.metrics.steps.mu.Lock()
 	for table, step := range n.metrics.steps.now {
 		switch step {
 		case meta.StepIndexes:
-			out[table] = TableIndexing
+			out[table] = jobctl.TableIndexing
 		case meta.StepCheck:
-			out[table] = TableChecking
+			out[table] = jobctl.TableChecking
 		case meta.StepAnalyze:
-			out[table] = TableAnalyzing
+			out[table] = jobctl.TableAnalyzing
 		default:
 			out[table] = step
 		}
