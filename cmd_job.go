@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"storm/jobctl"
 	"storm/meta"
 	"storm/node"
 )
@@ -126,17 +127,17 @@ func runJobList(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer cli.Close()
-	ids, err := node.ListJobs(ctx, cli, s.Etcd.Prefix)
+	ids, err := jobctl.ListJobs(ctx, cli, s.Etcd.Prefix)
 	if err != nil {
 		return &node.ExitError{Code: node.ExitLost, Err: err}
 	}
-	sts := []*node.Status{}
+	sts := []*jobctl.Status{}
 	for _, id := range ids {
 		job, err := meta.NewJob(s.Etcd.Prefix, id)
 		if err != nil {
 			continue
 		}
-		st, err := node.ReadStatus(ctx, cli, job)
+		st, err := jobctl.ReadStatus(ctx, cli, job)
 		if err != nil {
 			return &node.ExitError{Code: node.ExitLost, Err: err}
 		}
@@ -213,7 +214,7 @@ func runJobRetry(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer cli.Close()
-	res, err := node.RetryJob(ctx, cli, job)
+	res, err := jobctl.RetryJob(ctx, cli, job)
 	if err != nil {
 		return &node.ExitError{Code: node.ExitUsage, Err: err}
 	}
@@ -250,7 +251,7 @@ func runJobForget(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return &node.ExitError{Code: node.ExitUsage, Err: fmt.Errorf("this would delete the %d key(s) under %s: add --yes", resp.Count, job.Root())}
 	}
-	n, err := node.ForgetJob(ctx, cli, job, *force)
+	n, err := jobctl.ForgetJob(ctx, cli, job, *force)
 	if err != nil {
 		return &node.ExitError{Code: node.ExitUsage, Err: err}
 	}

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/term"
 
+	"storm/jobctl"
 	"storm/meta"
 	"storm/node"
 )
@@ -53,7 +54,7 @@ func showStatus(ctx context.Context, s *settings, f statusFlags, stdout io.Write
 	if *f.watch {
 		return watchStatus(ctx, cli, job, f, stdout)
 	}
-	st, err := node.ReadStatus(ctx, cli, job)
+	st, err := jobctl.ReadStatus(ctx, cli, job)
 	if err != nil {
 		return &node.ExitError{Code: node.ExitLost, Err: err}
 	}
@@ -79,8 +80,8 @@ func watchStatus(ctx context.Context, cli *clientv3.Client, job meta.Job, f stat
 	default:
 		r = &lineRenderer{w: stdout}
 	}
-	var last *node.Status
-	err := node.WatchStatus(ctx, cli, job, *f.interval, func(st *node.Status) bool {
+	var last *jobctl.Status
+	err := jobctl.WatchStatus(ctx, cli, job, *f.interval, func(st *jobctl.Status) bool {
 		last = st
 		r.update(st)
 		return st.Barrier == nil
@@ -105,14 +106,14 @@ func isTerminal(w io.Writer) bool {
 
 // statusRenderer draws what `storm status --watch` sees.
 type statusRenderer interface {
-	update(st *node.Status)
-	finish(last *node.Status) // last is nil if nothing was read
+	update(st *jobctl.Status)
+	finish(last *jobctl.Status) // last is nil if nothing was read
 }
 
 type jsonRenderer struct{ enc *json.Encoder }
 
-func (r *jsonRenderer) update(st *node.Status) { _ = r.enc.Encode(st) }
-func (r *jsonRenderer) finish(*node.Status)    {}
+func (r *jsonRenderer) update(st *jobctl.Status) { _ = r.enc.Encode(st) }
+func (r *jsonRenderer) finish(*jobctl.Status)    {}
 
 // lineRenderer prints a line whenever the job moved: for logs and pipes.
 type lineRenderer struct {
@@ -120,7 +121,7 @@ type lineRenderer struct {
 	last string
 }
 
-func (r *lineRenderer) update(st *node.Status) {
+func (r *lineRenderer) update(st *jobctl.Status) {
 	key := fmt.Sprint(st.Phase, st.Done, st.Claimed, st.Failed, st.Shards, st.Bytes, len(st.Nodes))
 	if key == r.last || st.Barrier != nil {
 		return
@@ -129,16 +130,16 @@ func (r *lineRenderer) update(st *node.Status) {
 	fmt.Fprintf(r.w, "%s %s\n", st.ReadAt.Local().Format("15:04:05"), summaryLine(st))
 }
 
-func (r *lineRenderer) finish(last *node.Status) {
+func (r *lineRenderer) finish(last *jobctl.Status) {
 	if last != nil && last.Barrier != nil {
 		last.Print(r.w)
 	}
 }
 
 // summaryLine is one line about the job.
-func summaryLine(st *node.Status) string {
+func summaryLine(st *jobctl.Status) string {
 	s := fmt.Sprintf("job %s %s: %d/%d shards done, %d in work, %d failed; %s of %s (%.1f%%); now %s",
-		st.Job, st.Phase, st.Done, st.Shards, st.Claimed, st.Failed, node.HumanBytes(st.Bytes), node.HumanBytes(st.Total),
+		st.Job, st.Phase, st.Done, st.Shards, st.Claimed, st.Failed, jobctl.HumanBytes(st.Bytes), jobctl.HumanBytes(st.Total),
 		st.Percent, st.Throughput.Now)
 	if st.ETA != nil {
 		s += "; eta " + fmtSeconds(*st.ETA)
@@ -146,7 +147,7 @@ func summaryLine(st *node.Status) string {
 	return s + fmt.Sprintf("; %d node(s)", len(st.Nodes))
 }
 
-func fmtSeconds(s float64) string { return node.HumanSeconds(s) }
+func fmtSeconds(s float64) string { return jobctl.HumanSeconds(s) }
 
 // barRenderer draws the job as an mpb bar of bytes done, and a bar per live
 // node of the shards it finished, with its rows/s and heartbeat.
@@ -185,9 +186,9 @@ func newBarRenderer(w io.Writer, opts ...mpb.ContainerOption) *barRenderer {
 	return r
 }
 
-func (r *barRenderer) update(st *node.Status) {
+func (r *barRenderer) update(st *jobctl.Status) {
 	head := fmt.Sprintf("job %s %s", st.Job, st.Phase)
-	tail := fmt.Sprintf("  %s / %s", node.HumanBytes(st.Bytes), node.HumanBytes(st.Total))
+	tail := fmt.Sprintf("  %s / %s", jobctl.HumanBytes(st.Bytes), jobctl.HumanBytes(st.Total))
 	more := fmt.Sprintf("  %d/%d shards, %d in work, %d failed, now %s", st.Done, st.Shards, st.Claimed, st.Failed, st.Throughput.Now)
 	if st.ETA != nil {
 		more += ", eta " + fmtSeconds(*st.ETA)
@@ -213,7 +214,7 @@ func (r *barRenderer) update(st *node.Status) {
 			r.nodes[n.ID] = nb
 		}
 		text := fmt.Sprintf("  %d done, %d in work, %s rows/s, heartbeat %s ago", n.ShardsDone, n.InWork,
-			node.HumanCount(n.Rate.RowsPerSec), fmtSeconds(n.HeartbeatAge))
+			jobctl.HumanCount(n.Rate.RowsPerSec), fmtSeconds(n.HeartbeatAge))
 		if n.Phase != "" && n.Phase != st.Phase { // the job's phase is on its line
 			text += ", phase " + n.Phase
 		}
@@ -229,7 +230,7 @@ func (r *barRenderer) update(st *node.Status) {
 	}
 }
 
-func (r *barRenderer) finish(last *node.Status) {
+func (r *barRenderer) finish(last *jobctl.Status) {
 	for id, nb := range r.nodes {
 		nb.bar.Abort(true)
 		delete(r.nodes, id)

@@ -9,24 +9,24 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 
+	"storm/jobctl"
 	"storm/meta"
-	"storm/node"
 )
 
-func running(done int, nodes ...string) *node.Status {
-	st := &node.Status{Job: "j", State: node.StateRunning, Phase: "import", Shards: 10, Done: done, Claimed: 2,
+func running(done int, nodes ...string) *jobctl.Status {
+	st := &jobctl.Status{Job: "j", State: jobctl.StateRunning, Phase: "import", Shards: 10, Done: done, Claimed: 2,
 		Bytes: int64(done) * 100, Total: 1000, Percent: float64(done) * 10, ReadAt: time.Now(),
-		Throughput: node.Throughput{Now: node.Rate{RowsPerSec: 2000, BytesPerSec: 150}}}
+		Throughput: jobctl.Throughput{Now: jobctl.Rate{RowsPerSec: 2000, BytesPerSec: 150}}}
 	eta := 42.0
 	st.ETA = &eta
 	for _, id := range nodes {
-		st.Nodes = append(st.Nodes, node.NodeState{NodeRecord: node.NodeRecord{NodeInfo: meta.NodeInfo{ID: id}, Phase: "import"},
-			ShardsDone: done / 2, InWork: 1, Rate: node.Rate{RowsPerSec: 1000}})
+		st.Nodes = append(st.Nodes, jobctl.NodeState{NodeRecord: meta.NodeRecord{NodeInfo: meta.NodeInfo{ID: id}, Phase: "import"},
+			ShardsDone: done / 2, InWork: 1, Rate: jobctl.Rate{RowsPerSec: 1000}})
 	}
 	return st
 }
 
-func finished(status meta.Status) *node.Status {
+func finished(status meta.Status) *jobctl.Status {
 	st := running(10)
 	st.Phase, st.State, st.ETA = "finished ("+string(status)+")", string(status), nil
 	st.Barrier = &meta.Barrier{Job: "j", Status: status, Rows: 1234, Shards: 10}

@@ -17,8 +17,8 @@ import (
 
 	"storm/internal/etcdserver"
 	"storm/internal/gendump"
+	"storm/jobctl"
 	"storm/meta"
-	"storm/node"
 )
 
 // The operator's view: storm status, storm job, a node's /metrics and
@@ -34,13 +34,13 @@ func (e *env) run(id string, args ...string) (int, string) {
 }
 
 // statusJSON is `storm status --json`, decoded.
-func (e *env) statusJSON(cfg string) node.Status {
+func (e *env) statusJSON(cfg string) jobctl.Status {
 	e.t.Helper()
 	code, out := e.run("status-json", "status", "--config", cfg, "--json")
 	if code != 0 {
 		e.t.Fatalf("status --json exited %d: %s", code, out)
 	}
-	var st node.Status
+	var st jobctl.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		e.t.Fatalf("status --json: %v\n%s", err, out)
 	}
@@ -112,7 +112,7 @@ func TestE2EOpsRetryBadRow(t *testing.T) {
 			t.Errorf("phase marker %s still there after retry (%v)", p, err)
 		}
 	}
-	if st := e.statusJSON(cfg); st.State != node.StateIdle || st.Pending != left || st.Done != doneBefore {
+	if st := e.statusJSON(cfg); st.State != jobctl.StateIdle || st.Pending != left || st.Done != doneBefore {
 		t.Errorf("status after retry: state %s, %d pending, %d done; want idle, %d, %d", st.State, st.Pending, st.Done, left, doneBefore)
 	}
 
@@ -150,9 +150,9 @@ func TestE2EOpsRetryBadRow(t *testing.T) {
 }
 
 // readStatus reads the job's status in-process, for polling.
-func (e *env) readStatus() *node.Status {
+func (e *env) readStatus() *jobctl.Status {
 	e.t.Helper()
-	st, err := node.ReadStatus(e.t.Context(), e.etcd, e.job)
+	st, err := jobctl.ReadStatus(e.t.Context(), e.etcd, e.job)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -273,11 +273,11 @@ func TestE2EOpsMetricsAndStatus(t *testing.T) {
 	}
 
 	// /status is the document of storm status --json.
-	var served node.Status
+	var served jobctl.Status
 	getJSON(t, "http://"+addr+"/status", &served)
 	st := e.statusJSON(cfg)
-	for _, s := range []node.Status{served, st} {
-		if s.Version != node.StatusVersion || s.Job != e.job.ID || s.State != node.StateRunning || s.Phase != "import" ||
+	for _, s := range []jobctl.Status{served, st} {
+		if s.Version != jobctl.StatusVersion || s.Job != e.job.ID || s.State != jobctl.StateRunning || s.Phase != "import" ||
 			s.Claimed != 1 || s.Pending != 0 || s.Owners["test-holder"] != 1 || s.Total <= 0 || s.Rows <= 0 ||
 			s.CreatedAt.IsZero() || s.ETA == nil || s.Throughput.Average.RowsPerSec <= 0 || s.Barrier != nil {
 			t.Errorf("status while holding a shard: %+v", s)
@@ -297,21 +297,21 @@ func TestE2EOpsMetricsAndStatus(t *testing.T) {
 	}
 	e.waitFor("the other tables' steps", 60*time.Second, func() bool {
 		for _, ts := range e.readStatus().Tables {
-			if ts.Table != heldTable && ts.State != node.TableVerifying {
+			if ts.Table != heldTable && ts.State != jobctl.TableVerifying {
 				return false
 			}
 		}
 		return true
 	})
-	for _, s := range []node.Status{*e.readStatus(), e.statusJSON(cfg)} {
+	for _, s := range []jobctl.Status{*e.readStatus(), e.statusJSON(cfg)} {
 		if len(s.Tables) != 4 {
 			t.Errorf("tables %+v", s.Tables)
 		}
 		for _, ts := range s.Tables {
 			switch {
-			case ts.Table == heldTable && (ts.State != node.TableImporting || ts.ShardsDone != ts.Shards-1):
+			case ts.Table == heldTable && (ts.State != jobctl.TableImporting || ts.ShardsDone != ts.Shards-1):
 				t.Errorf("table of the held shard: %+v", ts)
-			case ts.Table != heldTable && (ts.State != node.TableVerifying || len(ts.Steps) == 0):
+			case ts.Table != heldTable && (ts.State != jobctl.TableVerifying || len(ts.Steps) == 0):
 				t.Errorf("table whose shards are done: %+v", ts)
 			}
 		}
@@ -322,9 +322,9 @@ func TestE2EOpsMetricsAndStatus(t *testing.T) {
 		if _, ok := metrics[name]; ok != (ts.Table != heldTable) {
 			t.Errorf("%s present: %v", name, ok)
 		}
-		state := node.TableVerifying
+		state := jobctl.TableVerifying
 		if ts.Table == heldTable {
-			state = node.TableImporting
+			state = jobctl.TableImporting
 		}
 		if name := `storm_table_state{state="` + state + `",table="` + ts.DB + "." + ts.Table + `"}`; metrics[name] != 1 {
 			t.Errorf("%s = %v, want 1", name, metrics[name])
@@ -381,7 +381,7 @@ func TestE2EOpsMetricsAndStatus(t *testing.T) {
 		t.Errorf("final status %+v", final)
 	}
 	for _, ts := range final.Tables {
-		if ts.State != node.TableDone || len(ts.Steps) == 0 {
+		if ts.State != jobctl.TableDone || len(ts.Steps) == 0 {
 			t.Errorf("final table state %+v", ts)
 		}
 	}

@@ -181,6 +181,17 @@ type NodeInfo struct {
 	Lease   int64     `json:"lease"`
 }
 
+// NodeRecord is what nodes/<id> holds: the NodeInfo a node registered with,
+// refreshed by its heartbeat (at most every 5 s) with what it is doing.
+type NodeRecord struct {
+	NodeInfo
+	Heartbeat    time.Time `json:"heartbeat,omitzero"`
+	Phase        string    `json:"phase,omitempty"`
+	RowsWritten  int64     `json:"rows_written,omitempty"` // by this process, since it started
+	BytesWritten int64     `json:"bytes_written,omitempty"`
+	StatusAddr   string    `json:"status_addr,omitempty"` // where it serves /metrics, /status, /debug/pprof
+}
+
 // PhaseMarker says a leader phase is complete.
 type PhaseMarker struct {
 	Phase   Phase           `json:"phase"`
@@ -257,6 +268,18 @@ type TableStep struct {
 	DB    string `json:"db"`
 	Table string `json:"table"`
 }
+
+// Step names of a StepResult and a StepProgress, as the barrier and status
+// show them.
+const (
+	StepIndexes = "indexes"
+	StepCheck   = "check"
+	StepAnalyze = "analyze"
+	// StepVerifyPlan splits the table into the verify ranges peers read
+	// back; StepVerify (in the barrier) is the time they took.
+	StepVerifyPlan = "verify-plan"
+	StepVerify     = "verify"
+)
 
 // StepResult is what one step of a table did.
 type StepResult struct {

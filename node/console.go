@@ -18,6 +18,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
+	"storm/jobctl"
 	"storm/meta"
 )
 
@@ -100,7 +101,7 @@ func runBar(ctx context.Context, p *mpb.Progress, title string, snap func() coun
 			rate = 0.9*rate + 0.1*float64(r-lastRows)/dt
 		}
 		lastRows, lastAt = r, now
-		s := fmt.Sprintf("  %d in work, %d failed | this node: %d rows, %s rows/s", c.Claimed, c.Failed, r, HumanCount(rate))
+		s := fmt.Sprintf("  %d in work, %d failed | this node: %d rows, %s rows/s", c.Claimed, c.Failed, r, jobctl.HumanCount(rate))
 		extra.Store(&s)
 	}
 	if c.Shards > 0 && c.Done == c.Shards {

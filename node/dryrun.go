@@ -16,6 +16,7 @@ import (
 	"storm/import/sink"
 	"storm/import/source"
 	"storm/import/storage"
+	"storm/jobctl"
 	"storm/meta"
 )
 
@@ -360,18 +361,18 @@ func (d *DryRun) Print(w io.Writer) {
 	for _, s := range d.Skipped {
 		fmt.Fprintf(w, "not checked here: source %s\n", s)
 	}
-	size := fmt.Sprintf("%d bytes (%s)", d.ShardSize, HumanBytes(d.ShardSize))
+	size := fmt.Sprintf("%d bytes (%s)", d.ShardSize, jobctl.HumanBytes(d.ShardSize))
 	if d.ShardSizeAuto {
 		size = "auto: " + size + " (for this node's workers; more nodes joined at plan time make it smaller)"
 	}
 	fmt.Fprintf(w, "shard size: %s\n", size)
-	fmt.Fprintf(w, "shard plan: %d shard(s), %s\n", d.Shards, HumanBytes(d.Bytes))
+	fmt.Fprintf(w, "shard plan: %d shard(s), %s\n", d.Shards, jobctl.HumanBytes(d.Bytes))
 	for _, t := range d.Tables {
 		exists := "to create"
 		if t.Exists {
 			exists = "exists"
 		}
-		fmt.Fprintf(w, "  %-10s %-40s %3d file(s) %5d shard(s) %10s  %s\n", t.Source, t.DB+"."+t.Table, t.Files, t.Shards, HumanBytes(t.Bytes), exists)
+		fmt.Fprintf(w, "  %-10s %-40s %3d file(s) %5d shard(s) %10s  %s\n", t.Source, t.DB+"."+t.Table, t.Files, t.Shards, jobctl.HumanBytes(t.Bytes), exists)
 		if ps := t.PreSplit; ps != nil {
 			fmt.Fprintf(w, "             pre-split: %s\n", describePreSplit(*ps))
 		}

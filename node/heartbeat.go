@@ -35,7 +35,7 @@ func (n *Node) heartbeat(ctx context.Context, sess *concurrency.Session) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	var (
-		rec       NodeRecord
+		rec       meta.NodeRecord
 		createRev int64
 	)
 	for {

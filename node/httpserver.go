@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"storm/jobctl"
 )
 
 // serveHTTP builds the node's metrics registry and, when node.status-addr
@@ -89,7 +91,7 @@ func (n *Node) serveHTTP(ctx context.Context) (stop func(), err error) {
 func (n *Node) serveStatus(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	st, err := ReadStatus(ctx, n.cli, n.job)
+	st, err := jobctl.ReadStatus(ctx, n.cli, n.job)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return

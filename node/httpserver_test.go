@@ -18,6 +18,7 @@ import (
 
 	"storm/internal/etcdserver"
 	"storm/internal/gendump"
+	"storm/jobctl"
 	"storm/meta"
 )
 
@@ -73,7 +74,7 @@ func TestNodesServeMetrics(t *testing.T) {
 		t.Fatal("could not hold a shard")
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		st, err := ReadStatus(ctx, cli, job)
+		st, err := jobctl.ReadStatus(ctx, cli, job)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func TestNodesServeMetrics(t *testing.T) {
 				t.Errorf("n%d /metrics lacks %s", i, want)
 			}
 		}
-		var st Status
+		var st jobctl.Status
 		if err := json.Unmarshal([]byte(httpGet(t, "http://"+m[1]+"/status")), &st); err != nil {
 			t.Fatal(err)
 		}

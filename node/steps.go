@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"storm/import/source"
+	"storm/jobctl"
 	"storm/meta"
 )
 
@@ -26,17 +27,6 @@ import (
 // ANALYZE TABLE (post.analyze). They run while other tables still import.
 // Every step looks at the target before it acts, so a claimer that takes
 // over from a dead one does only what is left (docs/table-pipeline.md).
-
-// Step names, as the barrier and status show them.
-const (
-	stepIndexes = "indexes"
-	stepCheck   = "check"
-	stepAnalyze = "analyze"
-	// stepVerifyPlan splits the table into the verify ranges peers read
-	// back; stepVerify (in the barrier) is the time they took.
-	stepVerifyPlan = "verify-plan"
-	stepVerify     = "verify"
-)
 
 func stepID(db, table string) string { return db + "." + table }
 
@@ -144,9 +134,9 @@ func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[s
 	for id, s := range sv.shards {
 		switch {
 		case sv.done[id]:
-			out[id] = TableVerifying
+			out[id] = jobctl.TableVerifying
 		case sv.failed[id]:
-			out[id] = TableFailed
+			out[id] = jobctl.TableFailed
 		case sv.claims[id] != "":
 			out[id] = "steps"
 		default:
@@ -155,20 +145,20 @@ func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[s
 	}
 	sv.mu.Unlock()
 	for _, s := range open {
-		out[stepID(s.DB, s.Table)] = TableImporting
+		out[stepID(s.DB, s.Table)] = jobctl.TableImporting
 		if iv.groupDone(s.DB + "." + s.Table) {
-			out[stepID(s.DB, s.Table)] = TableWaiting
+			out[stepID(s.DB, s.Table)] = jobctl.TableWaiting
 		}
 	}
 	n.metrics.steps.mu.Lock()
 	for table, step := range n.metrics.steps.now {
 		switch step {
-		case stepIndexes:
-			out[table] = TableIndexing
-		case stepCheck:
-			out[table] = TableChecking
-		case stepAnalyze:
-			out[table] = TableAnalyzing
+		case meta.StepIndexes:
+			out[table] = jobctl.TableIndexing
+		case meta.StepCheck:
+			out[table] = jobctl.TableChecking
+		case meta.StepAnalyze:
+			out[table] = jobctl.TableAnalyzing
 		default:
 			out[table] = step
 		}
@@ -316,17 +306,17 @@ func (n *Node) doSteps(ctx context.Context, log interface{ Info(string, ...any) 
 		}
 	}
 	if len(deferred) > 0 {
-		if err := step(stepIndexes, func() (string, error) { return n.buildIndexes(ctx, s, deferred) }); err != nil {
+		if err := step(meta.StepIndexes, func() (string, error) { return n.buildIndexes(ctx, s, deferred) }); err != nil {
 			return out, err
 		}
 	}
 	if len(rec.Indexes) > 0 {
-		if err := step(stepCheck, func() (string, error) { return n.checkIndexes(ctx, s, rec) }); err != nil {
+		if err := step(meta.StepCheck, func() (string, error) { return n.checkIndexes(ctx, s, rec) }); err != nil {
 			return out, err
 		}
 	}
 	if n.spec.Post.Analyze {
-		if err := step(stepAnalyze, func() (string, error) { return n.analyze(ctx, s) }); err != nil {
+		if err := step(meta.StepAnalyze, func() (string, error) { return n.analyze(ctx, s) }); err != nil {
 			return out, err
 		}
 	}
@@ -341,7 +331,7 @@ func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, 
 	if !ok {
 		return nil, nil
 	}
-	n.metrics.stepPhase(id, stepVerifyPlan)
+	n.metrics.stepPhase(id, meta.StepVerifyPlan)
 	start := time.Now()
 	mode := n.spec.Verify.Mode
 	if mode == "" {
@@ -375,7 +365,7 @@ func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, 
 	if vt.Note != "" {
 		detail += ": " + vt.Note
 	}
-	*steps = append(*steps, meta.StepResult{Step: stepVerifyPlan, Detail: detail, Seconds: time.Since(start).Seconds()})
+	*steps = append(*steps, meta.StepResult{Step: meta.StepVerifyPlan, Detail: detail, Seconds: time.Since(start).Seconds()})
 	return &meta.TableVerify{Mode: vt.Mode, Ranges: vt.Ranges, Note: vt.Note}, nil
 }
 

@@ -329,7 +329,7 @@ func (n *Node) verify(ctx context.Context, l *election.Leader) (any, error) {
 			r.OK = r.Actual == r.Expected
 		}
 		if k := readRanges[key]; k > 0 {
-			r.Steps = append(r.Steps, meta.StepResult{Step: stepVerify, Seconds: readSecs[key],
+			r.Steps = append(r.Steps, meta.StepResult{Step: meta.StepVerify, Seconds: readSecs[key],
 				Detail: fmt.Sprintf("%d range(s) read back; seconds summed over them", k)})
 		}
 		if n.target.IsTiDB() {

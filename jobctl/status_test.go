@@ -1,16 +1,12 @@
-package node
+package jobctl
 
 import (
 	"bytes"
-	"context"
-	"log/slog"
 	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vbauerster/mpb/v8"
 
 	"storm/meta"
 )
@@ -46,8 +42,8 @@ func TestStatusSums(t *testing.T) {
 			"claims/b":      meta.Claim{Node: "n2", At: ago(20)},
 			"progress/b":    meta.Progress{Node: "n2", Rows: 5, Bytes: 50, At: ago(10)},
 			"failed/c":      meta.Failed{Shard: "c", File: "c.csv", Line: 4, Reason: "bad"},
-			"nodes/n1":      NodeRecord{NodeInfo: meta.NodeInfo{ID: "n1", Started: ago(50)}},
-			"nodes/n2":      NodeRecord{NodeInfo: meta.NodeInfo{ID: "n2", Started: ago(50)}, Heartbeat: ago(3), Phase: "import"},
+			"nodes/n1":      meta.NodeRecord{NodeInfo: meta.NodeInfo{ID: "n1", Started: ago(50)}},
+			"nodes/n2":      meta.NodeRecord{NodeInfo: meta.NodeInfo{ID: "n2", Started: ago(50)}, Heartbeat: ago(3), Phase: "import"},
 			"progress/gone": meta.Progress{Node: "n1", Rows: 1, Bytes: 1, At: ago(40)}, // a released shard's leftover
 		}
 	}
@@ -221,46 +217,6 @@ func TestHumanFormats(t *testing.T) {
 	}
 }
 
-// The terminal bar draws the job's shards and this node's rows, and ends
-// complete when every shard is done.
-func TestProgressBar(t *testing.T) {
-	var buf bytes.Buffer
-	p := mpb.New(mpb.WithOutput(&buf), mpb.WithAutoRefresh(), mpb.WithWidth(120))
-	ctx, cancel := context.WithCancel(context.Background())
-	calls := 0
-	snap := func() counts {
-		calls++
-		if calls >= 3 {
-			cancel()
-			return counts{Shards: 4, Done: 4}
-		}
-		return counts{Shards: 4, Done: 1, Claimed: 2, Pending: 1}
-	}
-	runBar(ctx, p, "job n1", snap, func() int64 { return 1234 }, time.Millisecond)
-	out := buf.String()
-	for _, want := range []string{"job n1", "4/4 shards", "100 %", "this node: 1234 rows"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("bar lacks %q:\n%s", want, out)
-		}
-	}
-}
-
-// Every log line says the node's phase, unless it names one itself.
-func TestPhaseLog(t *testing.T) {
-	var buf bytes.Buffer
-	n := &Node{}
-	log := n.withPhase(slog.New(slog.NewTextHandler(&buf, nil))).With("node", "n1")
-	log.Info("before")
-	n.setPhase(meta.PhaseVerifyPlan)
-	log.Info("during")
-	log.Info("explicit", "phase", "plan")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 3 || strings.Contains(lines[0], "phase=") || !strings.HasSuffix(lines[1], "node=n1 phase=verify") ||
-		strings.Count(lines[2], "phase=") != 1 {
-		t.Fatalf("log:\n%s", buf.String())
-	}
-}
-
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6*math.Max(1, math.Abs(b)) }
 
 // TestStatusSkipped: the files a source's plan skipped are listed per
@@ -301,14 +257,14 @@ func TestStatusTableStates(t *testing.T) {
 		"shards/s.d.idx.0":      shard("idx"),
 		"done/s.d.idx.0":        meta.Done{DB: "d", Table: "idx"},
 		"step-claims/d.idx":     meta.Claim{Node: "n2"},
-		"step-progress/d.idx":   meta.StepProgress{Node: "n2", Step: stepIndexes},
+		"step-progress/d.idx":   meta.StepProgress{Node: "n2", Step: meta.StepIndexes},
 		"shards/s.d.ana.0":      shard("ana"),
 		"done/s.d.ana.0":        meta.Done{DB: "d", Table: "ana"},
 		"step-claims/d.ana":     meta.Claim{Node: "n1"},
-		"step-progress/d.ana":   meta.StepProgress{Node: "n1", Step: stepAnalyze},
+		"step-progress/d.ana":   meta.StepProgress{Node: "n1", Step: meta.StepAnalyze},
 		"shards/s.d.ver.0":      shard("ver"),
 		"done/s.d.ver.0":        meta.Done{DB: "d", Table: "ver"},
-		"steps-done/d.ver":      meta.StepsDone{DB: "d", Table: "ver", Steps: []meta.StepResult{{Step: stepIndexes, Seconds: 1.5}}},
+		"steps-done/d.ver":      meta.StepsDone{DB: "d", Table: "ver", Steps: []meta.StepResult{{Step: meta.StepIndexes, Seconds: 1.5}}},
 		"shards/s.d.bad.0":      shard("bad"),
 		"done/s.d.bad.0":        meta.Done{DB: "d", Table: "bad"},
 		"steps-failed/d.bad":    meta.Failed{Shard: "d.bad", Reason: "index `k` is missing"},

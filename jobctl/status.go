@@ -1,4 +1,4 @@
-package node
+package jobctl
 
 import (
 	"context"
@@ -138,20 +138,9 @@ type Rate struct {
 	BytesPerSec float64 `json:"bytes_per_sec"`
 }
 
-// NodeRecord is what nodes/<id> holds: the NodeInfo a node registered with,
-// refreshed by its heartbeat (at most every 5 s) with what it is doing.
-type NodeRecord struct {
-	meta.NodeInfo
-	Heartbeat    time.Time `json:"heartbeat,omitzero"`
-	Phase        string    `json:"phase,omitempty"`
-	RowsWritten  int64     `json:"rows_written,omitempty"` // by this process, since it started
-	BytesWritten int64     `json:"bytes_written,omitempty"`
-	StatusAddr   string    `json:"status_addr,omitempty"` // where it serves /metrics, /status, /debug/pprof
-}
-
 // NodeState is a live node as `storm status` shows it.
 type NodeState struct {
-	NodeRecord
+	meta.NodeRecord
 	InWork     int   `json:"shards_in_work"`
 	ShardsDone int   `json:"shards_done"` // shards this node finished, in this job
 	RowsDone   int64 `json:"rows_done"`
@@ -179,7 +168,7 @@ type tracker struct {
 	claims   map[string]meta.Claim
 	failed   map[string]meta.Failed
 	phases   map[string]meta.PhaseMarker
-	nodes    map[string]NodeRecord
+	nodes    map[string]meta.NodeRecord
 	cancel   *meta.CancelRequest
 	barrier  *meta.Barrier
 	err      error // an undecodable barrier: the one record status can't do without
@@ -190,7 +179,7 @@ func newTracker(job meta.Job) *tracker {
 		sclaims: map[string]meta.Claim{}, sprog: map[string]meta.StepProgress{}, sdone: map[string]meta.StepsDone{},
 		sfailed: map[string]meta.Failed{}, done: map[string]meta.Done{},
 		progress: map[string]meta.Progress{}, claims: map[string]meta.Claim{}, failed: map[string]meta.Failed{},
-		phases: map[string]meta.PhaseMarker{}, nodes: map[string]NodeRecord{}}
+		phases: map[string]meta.PhaseMarker{}, nodes: map[string]meta.NodeRecord{}}
 }
 
 // apply records a put (val != nil) or a delete (val == nil) of key.
@@ -580,11 +569,11 @@ func (t *tracker) tables() []TableState {
 			ts.State = TableWaiting
 			if p, ok := t.sprog[id]; ok && p.Node == ts.Node {
 				switch p.Step {
-				case stepIndexes:
+				case meta.StepIndexes:
 					ts.State = TableIndexing
-				case stepCheck:
+				case meta.StepCheck:
 					ts.State = TableChecking
-				case stepAnalyze:
+				case meta.StepAnalyze:
 					ts.State = TableAnalyzing
 				}
 			}

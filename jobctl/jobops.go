@@ -1,4 +1,4 @@
-package node
+package jobctl
 
 // Steering finished jobs from the CLI (`storm job`): list them, re-open a
 // failed one, forget one.
