@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"storm/jobctl"
 	"storm/meta"
 )
 
@@ -56,10 +57,10 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	reg := n.newRegistry()
 	n.metrics.observeEtcd("claim", 0) // a histogram vector shows once it has a child
 	// The table metrics show once a node runs table steps.
-	states := func() map[string]string { return map[string]string{"shop.orders": TableIndexing} }
+	states := func() map[string]string { return map[string]string{"shop.orders": jobctl.TableIndexing} }
 	n.metrics.tables.Store(&states)
 	n.metrics.stepStarted("shop.orders")
-	n.metrics.stepDone("shop.customers", stepIndexes, 1.5)
+	n.metrics.stepDone("shop.customers", meta.StepIndexes, 1.5)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
