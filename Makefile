@@ -1,7 +1,7 @@
 GO      ?= go
 BIN     ?= bin/storm
 # Coordination code runs under the race detector.
-RACE_PKGS = ./meta/... ./election/... ./node/...
+RACE_PKGS = ./meta/... ./election/... ./node/... ./jobctl/...
 
 .PHONY: all build test test-tidb tidb-server versitygw vet fmt-check demo bench sim fuzz clean setup
 
