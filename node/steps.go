@@ -30,6 +30,35 @@ import (
 
 func stepID(db, table string) string { return db + "." + table }
 
+// stepsWakeEvery bounds how often one view's changes wake another's
+// waiters: a job of 100,000 shards changes the import view as often, and
+// each wake-up walks the tables.
+const stepsWakeEvery = 100 * time.Millisecond
+
+// forwardChanges calls to once at the start and then each time from's view
+// changes, at most once a pause, until ctx ends. It takes the view's change
+// channel before it calls to, so a change made while to runs or during the
+// pause wakes it when the pause ends: the last change of a job (its last
+// shard or its last table's steps done) is never lost to the pause.
+func forwardChanges(ctx context.Context, pause time.Duration, from func() <-chan struct{}, to ...func()) {
+	for {
+		ch := from()
+		for _, f := range to {
+			f()
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // runSteps does table steps with up to workers goroutines until every
 // table's steps are done or failed, or the import stops (a failed shard
 // or a cancel: the steps of an import that will not succeed are not run).
@@ -56,31 +85,11 @@ func (n *Node) runSteps(ctx context.Context, sess *concurrency.Session, iv *view
 	defer stopV()
 	fctx, stopForward := context.WithCancel(ctx)
 	defer stopForward()
-	forward := func(from func() <-chan struct{}, to ...func()) {
-		for {
-			select {
-			case <-from():
-				for _, f := range to {
-					f()
-				}
-			case <-fctx.Done():
-				return
-			}
-			// At most ten wake-ups a second: a job of 100,000 shards
-			// changes the import view as often, and each wake-up walks
-			// the tables.
-			select {
-			case <-time.After(100 * time.Millisecond):
-			case <-fctx.Done():
-				return
-			}
-		}
-	}
 	// A table becomes ready when the import view sees its last shard
 	// done: wake the step workers then; and the verify workers when the
 	// steps settle.
-	go forward(iv.changes, sv.poke, vv.poke)
-	go forward(sv.changes, vv.poke)
+	go forwardChanges(fctx, stepsWakeEvery, iv.changes, sv.poke, vv.poke)
+	go forwardChanges(fctx, stepsWakeEvery, sv.changes, vv.poke)
 	states := func() map[string]string { return n.tableStates(sv, iv) }
 	n.metrics.tables.Store(&states)
 	defer func() {
