@@ -15,6 +15,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"storm/import/storage"
+	"storm/internal/parquetgen"
 	"storm/internal/s3test"
 )
 
@@ -63,7 +64,19 @@ func TestS3SameAsLocal(t *testing.T) {
 		w.Close()
 		return b.Bytes()
 	}
+	// A Parquet object, read through ReadAt (a ranged GET a call) and split
+	// by row groups like a local file.
+	pq := filepath.Join(t.TempDir(), "t4.parquet")
+	if err := parquetgen.Write(pq, parquetgen.Options{FirstID: 1, Rows: 2000, RowGroup: 300, Compression: "zstd", Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	pqData, err := os.ReadFile(pq)
+	if err != nil {
+		t.Fatal(err)
+	}
 	files := map[string][]byte{
+		"db1.t4-schema.sql":              []byte(parquetgen.CreateTable("t4") + ";\n"),
+		"db1.t4.00000.parquet":           pqData,
 		"db1-schema-create.sql":          []byte("CREATE DATABASE `db1`;\n"),
 		"db1.t1-schema.sql":              []byte("/*!40101 SET NAMES binary*/;\nCREATE TABLE `t1` (id int, name text, note text);\n"),
 		"db1.t1.00000.csv":               []byte(big.String()),
@@ -132,7 +145,7 @@ func TestS3SameAsLocal(t *testing.T) {
 		if rs == nil {
 			continue
 		}
-		if len(inS3.Tables) != 4 || inS3.Tables[3].DB != "db2" || len(inS3.Tables[3].Files) != 2 {
+		if len(inS3.Tables) != 5 || inS3.Tables[4].DB != "db2" || len(inS3.Tables[4].Files) != 2 {
 			t.Errorf("routed tables %+v", inS3.Tables)
 		}
 	}
@@ -164,7 +177,7 @@ func TestS3SameAsLocal(t *testing.T) {
 				}
 				for i := range got {
 					g, w := got[i], want[i]
-					if g.Start != w.Start || g.End != w.End || g.StartLine != w.StartLine || g.ETag != f.ETag || g.Size != f.Size {
+					if g.Start != w.Start || g.End != w.End || g.StartLine != w.StartLine || g.DataBytes != w.DataBytes || g.ETag != f.ETag || g.Size != f.Size {
 						t.Fatalf("%s chunk %d: S3 %+v, directory %+v", f.Path, i, g, w)
 					}
 					gr, gc, err := readChunk(t, g, cfg, 0, 0)
@@ -184,7 +197,7 @@ func TestS3SameAsLocal(t *testing.T) {
 						}
 					}
 				}
-				if (strings.HasSuffix(f.Path, "t1.00000.csv") || strings.HasSuffix(f.Path, "t3.00000.csv")) && len(got) < 5 {
+				if (strings.HasSuffix(f.Path, "t1.00000.csv") || strings.HasSuffix(f.Path, "t3.00000.csv") || strings.HasSuffix(f.Path, ".parquet")) && len(got) < 5 {
 					t.Errorf("%s: %d chunks of 4 KiB for %d bytes", f.Path, len(got), f.Size)
 				}
 			}
