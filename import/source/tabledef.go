@@ -266,10 +266,12 @@ func parseElement(e []token, stmt string) (idx *Index, fk []string, col *column,
 		}
 		return false
 	}
+	constraint := "" // CONSTRAINT <name>: a UNIQUE key without a name of its own takes it
 	if word(0, "CONSTRAINT") {
 		i = 1
 		if i < len(e) && !word(i, "PRIMARY", "UNIQUE", "FOREIGN", "CHECK") {
-			i++ // the constraint's name
+			constraint = e[i].name()
+			i++
 		}
 	}
 	kind := ""
@@ -324,6 +326,8 @@ func parseElement(e []token, stmt string) (idx *Index, fk []string, col *column,
 	if i < len(e) && e[i].text != "(" && !word(i, "USING") {
 		ix.Name = e[i].name()
 		i++
+	} else if kind != IndexPrimary {
+		ix.Name = constraint
 	}
 	rest := i // USING or "(": what the clause keeps after its name
 	if word(i, "USING") {

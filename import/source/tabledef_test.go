@@ -101,3 +101,30 @@ func TestDeferBadColumn(t *testing.T) {
 		}
 	}
 }
+
+// A UNIQUE key without a name of its own takes its CONSTRAINT's name, as
+// the server names it; without either it is named after its first column.
+func TestParseConstraintNames(t *testing.T) {
+	cases := []struct {
+		stmt string
+		want string
+	}{
+		{"CREATE TABLE t (a int, b int, CONSTRAINT uk UNIQUE (a, b))", "uk"},
+		{"CREATE TABLE t (a int, CONSTRAINT `u k` UNIQUE KEY (a))", "u k"},
+		{"CREATE TABLE t (a int, CONSTRAINT UNIQUE (a))", "a"},
+		{"CREATE TABLE t (a int, CONSTRAINT pk PRIMARY KEY (a))", "PRIMARY"},
+	}
+	for _, c := range cases {
+		td, err := ParseCreateTable(c.stmt)
+		if err != nil {
+			t.Fatalf("%s: %v", c.stmt, err)
+		}
+		var names []string
+		for _, ix := range td.Indexes {
+			names = append(names, ix.Name)
+		}
+		if got := strings.Join(names, " "); got != c.want {
+			t.Errorf("%s: indexes %q, want %q", c.stmt, got, c.want)
+		}
+	}
+}
