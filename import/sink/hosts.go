@@ -83,14 +83,17 @@ func (h *hostConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	n := uint64(len(h.servers))
 	first := h.next.Add(1) - 1
 	var errs []error
+	tried := make([]bool, n)
 	// Servers that answered lately first, in turn; then, rather than fail,
-	// those skipped for having failed.
+	// those skipped for having failed before this call.
 	for _, wantDown := range []bool{false, true} {
 		for i := range n {
-			s := h.servers[(first+i)%n]
-			if s.down(time.Now()) != wantDown {
+			k := (first + i) % n
+			s := h.servers[k]
+			if tried[k] || s.down(time.Now()) != wantDown {
 				continue
 			}
+			tried[k] = true
 			c, err := s.conn.Connect(ctx)
 			if err == nil {
 				s.ok()
@@ -99,16 +102,32 @@ func (h *hostConnector) Connect(ctx context.Context) (driver.Conn, error) {
 			if ctx.Err() != nil {
 				return nil, err
 			}
-			var me *mysql.MySQLError
-			if errors.As(err, &me) {
-				// The server answered: a refused login is not a dead server.
+			if refusedLogin(err) {
+				// The server answered: a refused login is not a dead server,
+				// and every server of the set would refuse it alike.
 				return nil, fmt.Errorf("%s: %w", s.addr, err)
 			}
+			// Too many connections, shutting down, any other answer: this
+			// server can't take the connection now; another may.
 			s.fail(time.Now())
 			errs = append(errs, fmt.Errorf("%s: %w", s.addr, err))
 		}
 	}
 	return nil, errors.Join(errs...)
+}
+
+// refusedLogin says the server refused the user, its password or its
+// database: the same on every server of the set.
+func refusedLogin(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1044, 1045, 1049: // ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_ERROR, ER_BAD_DB_ERROR
+		return true
+	}
+	return false
 }
 
 // Opened counts the connections opened on each server, by address.

@@ -3,11 +3,15 @@ package sink
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"storm/internal/faultproxy"
 )
@@ -105,6 +109,28 @@ func TestStartFor(t *testing.T) {
 		// Fifty nodes begin on every server.
 		if n > 1 && len(seen) != n {
 			t.Errorf("%d servers: 50 nodes begin on %d of them", n, len(seen))
+		}
+	}
+}
+
+// Only a refused user, password or database stops the search for another
+// server: every server of the set would refuse it alike. A server that is
+// full or shutting down, or that does not answer, is passed over.
+func TestRefusedLogin(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{&mysql.MySQLError{Number: 1045, Message: "Access denied for user"}, true},
+		{fmt.Errorf("connect: %w", &mysql.MySQLError{Number: 1044}), true},
+		{&mysql.MySQLError{Number: 1049, Message: "Unknown database"}, true},
+		{&mysql.MySQLError{Number: 1040, Message: "Too many connections"}, false},
+		{&mysql.MySQLError{Number: 1053, Message: "Server shutdown in progress"}, false},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, false},
+	}
+	for _, c := range cases {
+		if got := refusedLogin(c.err); got != c.want {
+			t.Errorf("refusedLogin(%v) = %v, want %v", c.err, got, c.want)
 		}
 	}
 }
