@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -365,6 +366,9 @@ type s3Object struct {
 	failStart time.Time // the first failure since the last progress
 	wait      time.Duration
 	gets      int // GETs made by Read, for tests
+	// readAtGets counts the GETs made by ReadAt, which may be called from
+	// several goroutines at once (for tests).
+	readAtGets atomic.Int64
 }
 
 func (o *s3Object) Size() int64 { return o.v.Size }
@@ -534,6 +538,21 @@ func (o *s3Object) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
+// stallReader restarts its timer each time bytes arrive: the timer ends a
+// body that has stopped flowing, not one that is merely long.
+type stallReader struct {
+	r     io.Reader
+	timer *time.Timer
+}
+
+func (s stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(readStall)
+	}
+	return n, err
+}
+
 // ReadAt reads p from off with one ranged GET (more if it breaks).
 func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	if off >= o.v.Size {
@@ -544,18 +563,25 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	start := time.Now()
 	wait := 100 * time.Millisecond
 	for got < want {
-		body, err := o.get(o.ctx, off+got, off+want-1)
+		// Like Read, a GET whose body stops flowing is ended after
+		// readStall and asked again from the offset reached.
+		ctx, stop := context.WithCancel(o.ctx)
+		stall := time.AfterFunc(readStall, stop)
+		o.readAtGets.Add(1)
+		body, err := o.get(ctx, off+got, off+want-1)
 		if err == nil {
 			var n int
-			n, err = io.ReadFull(body, p[got:want])
+			n, err = io.ReadFull(stallReader{body, stall}, p[got:want])
 			body.Close()
 			got += int64(n)
 			if n > 0 {
 				start = time.Now()
 			}
-			if err == nil {
-				break
-			}
+		}
+		stall.Stop()
+		stop()
+		if err == nil {
+			break
 		}
 		if errors.Is(err, ErrChanged) {
 			return int(got), err

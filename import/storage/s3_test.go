@@ -412,3 +412,41 @@ func TestS3CredentialChain(t *testing.T) {
 		t.Fatalf("no credentials anywhere: %v", err)
 	}
 }
+
+// ReadAt (Parquet's reads) meets a server that hangs mid-body as Read
+// does: the GET is ended after readStall and asked again from the offset
+// reached, and the bytes come out whole.
+func TestS3ReadAtStall(t *testing.T) {
+	srv, ctx := startS3(t)
+	defer func(d time.Duration) { readStall = d }(readStall)
+	readStall = 500 * time.Millisecond
+	const size = 32 << 20 // more than the sockets buffer
+	data, _ := io.ReadAll(io.LimitReader(&pattern{}, size))
+	if err := srv.Put(ctx, "dump", "o.parquet", data); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(ctx, "s3://dump/o.parquet", Version{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := make(chan error, 1)
+	go func() {
+		time.Sleep(2 * time.Second) // several stall periods
+		resumed <- srv.Resume()
+	}()
+	buf := make([]byte, size-1000)
+	n, err := o.ReadAt(buf, 1000)
+	if err := <-resumed; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || n != len(buf) || !bytes.Equal(buf, data[1000:]) {
+		t.Fatalf("ReadAt across a hang: %d bytes, %v", n, err)
+	}
+	if g := o.(*s3Object).readAtGets.Load(); g < 2 {
+		t.Fatalf("%d GET(s): the hang was not met by a new GET", g)
+	}
+}
