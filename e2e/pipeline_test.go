@@ -433,3 +433,40 @@ func holdMDL(t *testing.T, conn *sql.Conn, schema, table string) {
 		t.Fatal(err)
 	}
 }
+
+// Two FULLTEXT keys are built in two ALTERs (InnoDB on MySQL builds one
+// FULLTEXT index an ALTER, MariaDB copies the table for more), the other
+// keys with the first; the table ends with every index of its schema file.
+func TestE2ETwoFulltextKeys(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 5_000, Format: "csv", Header: true})
+	schema := filepath.Join(e.gen.Dir, e.gen.DB+".events-schema.sql")
+	body, err := os.ReadFile(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const one = "FULLTEXT KEY `ft_payload` (`payload`)"
+	two := strings.Replace(string(body), one, one+",\n  FULLTEXT KEY `ft_kind` (`kind`)", 1)
+	if two == string(body) {
+		t.Fatalf("schema file has no %s:\n%s", one, body)
+	}
+	if err := os.WriteFile(schema, []byte(two), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n1 := e.node("n1", e.config(nil))
+	if code := n1.wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("n1 exited %d\n%s", code, tail(n1.log(), 30))
+	}
+	b := e.barrier()
+	if b == nil || b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+	e.checkTarget()
+	ix := stepNamed(stepsOf(b, "events"), "indexes")
+	if ix == nil || !strings.Contains(ix.Detail, "`ft_payload`") || !strings.Contains(ix.Detail, "`ft_kind`") || !strings.Contains(ix.Detail, "`idx_kind_time`") {
+		t.Fatalf("events' index step %+v, want all three keys added", ix)
+	}
+	alters := strings.Count(n1.log(), `msg="building deferred indexes" job=`+e.job.ID+` node=n1 table=`+e.gen.DB+`.events`)
+	if alters != 2 {
+		t.Errorf("%d ALTERs for events, want 2 (one FULLTEXT key each)", alters)
+	}
+}

@@ -385,8 +385,9 @@ func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, 
 func (n *Node) buildIndexes(ctx context.Context, s meta.TableStep, deferred []source.Index) (string, error) {
 	db := n.target.DB()
 	table := quoteIdent(s.DB) + "." + quoteIdent(s.Table)
-	var found []string
-	for attempt := 1; ; attempt++ {
+	var found, added []string
+	built := map[string]bool{} // added by this call, by lower-case name
+	for dups := 0; ; {
 		waited, err := n.waitOtherBuild(ctx, s)
 		if err != nil {
 			return "", err
@@ -395,27 +396,49 @@ func (n *Node) buildIndexes(ctx context.Context, s meta.TableStep, deferred []so
 		if err != nil {
 			return "", err
 		}
-		var adds, names []string
+		var adds, names, raw []string
 		found = found[:0]
+		fulltext, later := false, false
 		for _, ix := range deferred {
 			if _, ok := have[strings.ToLower(ix.Name)]; ok {
-				found = append(found, ix.Name)
+				if !built[strings.ToLower(ix.Name)] {
+					found = append(found, ix.Name)
+				}
 				continue
 			}
-			adds, names = append(adds, "ADD "+ix.Def), append(names, quoteIdent(ix.Name))
+			if ix.Kind == source.IndexFulltext || ix.Kind == source.IndexSpatial {
+				// InnoDB on MySQL builds one FULLTEXT index an ALTER
+				// (error 1795), and MariaDB copies the table for more:
+				// the others follow in ALTERs of their own.
+				if fulltext {
+					later = true
+					continue
+				}
+				fulltext = true
+			}
+			adds, names, raw = append(adds, "ADD "+ix.Def), append(names, quoteIdent(ix.Name)), append(raw, ix.Name)
 		}
-		if len(adds) == 0 {
+		if len(adds) == 0 && len(added) == 0 {
 			d := fmt.Sprintf("all %d deferred already built (%s)", len(found), strings.Join(found, ", "))
 			if waited != "" {
 				d += "; waited for " + waited
 			}
 			return d, nil
 		}
-		q := "ALTER TABLE " + table + " " + strings.Join(adds, ", ")
-		n.log.Info("building deferred indexes", "table", stepID(s.DB, s.Table), "indexes", strings.Join(names, ", "))
-		_, err = db.ExecContext(ctx, q)
+		if len(adds) > 0 {
+			q := "ALTER TABLE " + table + " " + strings.Join(adds, ", ")
+			n.log.Info("building deferred indexes", "table", stepID(s.DB, s.Table), "indexes", strings.Join(names, ", "))
+			_, err = db.ExecContext(ctx, q)
+		}
 		if err == nil {
-			d := "added " + strings.Join(names, ", ")
+			for _, name := range raw {
+				built[strings.ToLower(name)] = true
+			}
+			added = append(added, names...)
+			if later {
+				continue
+			}
+			d := "added " + strings.Join(added, ", ")
 			if len(found) > 0 {
 				d += "; found " + strings.Join(found, ", ")
 			}
@@ -431,8 +454,9 @@ func (n *Node) buildIndexes(ctx context.Context, s meta.TableStep, deferred []so
 			return "", ctx.Err()
 		}
 		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == 1061 && attempt < 3 {
+		if errors.As(err, &me) && me.Number == 1061 && dups < 2 {
 			// Duplicate key name: a build we did not see finished first.
+			dups++
 			continue
 		}
 		err = fmt.Errorf("table %s: building index(es) %s: %w", stepID(s.DB, s.Table), strings.Join(names, ", "), err)
