@@ -329,39 +329,56 @@ func TestS3HintedRead(t *testing.T) {
 	}
 }
 
-// A server that stops sending in the middle of a body (it hangs) has the
-// read given up after readStall and retried from the offset reached.
-func TestS3ReadStall(t *testing.T) {
+// hangFor puts an object bigger than the sockets' buffers and returns it
+// opened, its bytes, and hang, which stops the server (SIGSTOP) for several
+// stall periods of a shortened readStall and returns a wait for its
+// resumption.
+func hangFor(t *testing.T, name string) (Object, []byte, func() func()) {
+	t.Helper()
 	srv, ctx := startS3(t)
-	defer func(d time.Duration) { readStall = d }(readStall)
+	old := readStall
+	t.Cleanup(func() { readStall = old })
 	readStall = 500 * time.Millisecond
-	const size = 32 << 20 // more than the sockets buffer
+	const size = 32 << 20
 	data, _ := io.ReadAll(io.LimitReader(&pattern{}, size))
-	if err := srv.Put(ctx, "dump", "o.csv", data); err != nil {
+	if err := srv.Put(ctx, "dump", name, data); err != nil {
 		t.Fatal(err)
 	}
-	o, err := Open(ctx, "s3://dump/o.csv", Version{})
+	o, err := Open(ctx, "s3://dump/"+name, Version{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer o.Close()
-	o.(*s3Object).HintEnd(size) // one GET for it all, cut by the pause
+	t.Cleanup(func() { o.Close() })
+	hang := func() func() {
+		if err := srv.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		resumed := make(chan error, 1)
+		go func() {
+			time.Sleep(2 * time.Second) // several stall periods
+			resumed <- srv.Resume()
+		}()
+		return func() {
+			if err := <-resumed; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return o, data, hang
+}
+
+// A server that stops sending in the middle of a body (it hangs) has the
+// read given up after readStall and retried from the offset reached.
+func TestS3ReadStall(t *testing.T) {
+	o, data, hang := hangFor(t, "o.csv")
+	o.(*s3Object).HintEnd(int64(len(data))) // one GET for it all, cut by the pause
 	head := make([]byte, 1<<20)
 	if _, err := io.ReadFull(o, head); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	resumed := make(chan error, 1)
-	go func() {
-		time.Sleep(2 * time.Second) // several stall periods
-		resumed <- srv.Resume()
-	}()
+	resumed := hang()
 	rest, err := io.ReadAll(o)
-	if err := <-resumed; err != nil {
-		t.Fatal(err)
-	}
+	resumed()
 	if err != nil || !bytes.Equal(append(head, rest...), data) {
 		t.Fatalf("read across a hang: %d bytes, %v", len(head)+len(rest), err)
 	}
@@ -417,32 +434,11 @@ func TestS3CredentialChain(t *testing.T) {
 // does: the GET is ended after readStall and asked again from the offset
 // reached, and the bytes come out whole.
 func TestS3ReadAtStall(t *testing.T) {
-	srv, ctx := startS3(t)
-	defer func(d time.Duration) { readStall = d }(readStall)
-	readStall = 500 * time.Millisecond
-	const size = 32 << 20 // more than the sockets buffer
-	data, _ := io.ReadAll(io.LimitReader(&pattern{}, size))
-	if err := srv.Put(ctx, "dump", "o.parquet", data); err != nil {
-		t.Fatal(err)
-	}
-	o, err := Open(ctx, "s3://dump/o.parquet", Version{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	if err := srv.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	resumed := make(chan error, 1)
-	go func() {
-		time.Sleep(2 * time.Second) // several stall periods
-		resumed <- srv.Resume()
-	}()
-	buf := make([]byte, size-1000)
+	o, data, hang := hangFor(t, "o.parquet")
+	resumed := hang()
+	buf := make([]byte, len(data)-1000)
 	n, err := o.ReadAt(buf, 1000)
-	if err := <-resumed; err != nil {
-		t.Fatal(err)
-	}
+	resumed()
 	if err != nil || n != len(buf) || !bytes.Equal(buf, data[1000:]) {
 		t.Fatalf("ReadAt across a hang: %d bytes, %v", n, err)
 	}
