@@ -275,28 +275,10 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "csv", Header: true})
 	db := e.db()
 	cfg := e.config(map[string]string{"node.workers": "2"})
-	lock, err := db.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
 	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
 	procs := map[string]*proc{"n1": n1, "n2": n2}
-	// Take a shared metadata lock on orders as soon as it exists, and keep
-	// it in an open transaction: its ALTER waits behind it.
-	e.waitFor("orders to exist", time.Minute, func() bool {
-		var n int
-		db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders'", e.gen.DB).Scan(&n)
-		return n == 1
-	})
+	lock := e.lockOnceCreated("orders")
 	ctx := context.Background()
-	if _, err := lock.ExecContext(ctx, "BEGIN"); err != nil {
-		t.Fatal(err)
-	}
-	var one int
-	if err := lock.QueryRowContext(ctx, "SELECT 1 FROM `"+e.gen.DB+"`.`orders` LIMIT 1").Scan(&one); err != nil && err != sql.ErrNoRows {
-		t.Fatal(err)
-	}
 	var builder string
 	e.waitFor("orders' ALTER TABLE to wait in the server", 2*time.Minute, func() bool {
 		var n int
@@ -304,14 +286,7 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 		if n == 0 {
 			return false
 		}
-		resp, err := e.etcd.Get(ctx, e.job.Key(meta.KindStepClaims, e.gen.DB+".orders"))
-		if err != nil || len(resp.Kvs) == 0 {
-			return false
-		}
-		var c meta.Claim
-		if meta.Decode("claim", resp.Kvs[0].Value, &c) == nil {
-			builder = c.Node
-		}
+		builder = e.stepClaimer("orders")
 		return builder != ""
 	})
 	procs[builder].kill()
@@ -321,14 +296,7 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 	}
 	// The survivor claims the steps once the dead node's lease ends; then
 	// the metadata lock goes.
-	e.waitFor("the survivor to claim orders' steps", time.Minute, func() bool {
-		resp, err := e.etcd.Get(ctx, e.job.Key(meta.KindStepClaims, e.gen.DB+".orders"))
-		if err != nil || len(resp.Kvs) == 0 {
-			return false
-		}
-		var c meta.Claim
-		return meta.Decode("claim", resp.Kvs[0].Value, &c) == nil && c.Node == survivor.id
-	})
+	e.waitFor("the survivor to claim orders' steps", time.Minute, func() bool { return e.stepClaimer("orders") == survivor.id })
 	time.Sleep(time.Second) // the survivor looks at the process list
 	if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
@@ -469,4 +437,44 @@ func TestE2ETwoFulltextKeys(t *testing.T) {
 	if alters != 2 {
 		t.Errorf("%d ALTERs for events, want 2 (one FULLTEXT key each)", alters)
 	}
+}
+
+// lockOnceCreated takes a shared metadata lock on a generated table as soon
+// as the plan has created it, and keeps it in an open transaction: an
+// ALTER of the table waits behind it until the test commits.
+func (e *env) lockOnceCreated(table string) *sql.Conn {
+	e.t.Helper()
+	db := e.db()
+	e.waitFor(table+" to exist", time.Minute, func() bool {
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", e.gen.DB, table).Scan(&n)
+		return n == 1
+	})
+	ctx := context.Background()
+	lock, err := db.Conn(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { lock.Close() })
+	if _, err := lock.ExecContext(ctx, "BEGIN"); err != nil {
+		e.t.Fatal(err)
+	}
+	var one int
+	if err := lock.QueryRowContext(ctx, "SELECT 1 FROM `"+e.gen.DB+"`.`"+table+"` LIMIT 1").Scan(&one); err != nil && err != sql.ErrNoRows {
+		e.t.Fatal(err)
+	}
+	return lock
+}
+
+// stepClaimer names the node holding a generated table's step claim, or "".
+func (e *env) stepClaimer(table string) string {
+	resp, err := e.etcd.Get(context.Background(), e.job.Key(meta.KindStepClaims, e.gen.DB+"."+table))
+	if err != nil || len(resp.Kvs) == 0 {
+		return ""
+	}
+	var c meta.Claim
+	if meta.Decode("claim", resp.Kvs[0].Value, &c) != nil {
+		return ""
+	}
+	return c.Node
 }

@@ -326,40 +326,17 @@ func TestTiDBKillDuringIndexBuild(t *testing.T) {
 	e.tgt = tidbTarget(s)
 	db := e.db()
 	cfg := e.config(map[string]string{"node.workers": "2"})
-	lock, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
 	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
 	procs := map[string]*proc{"n1": n1, "n2": n2}
-	e.waitFor("orders to exist", time.Minute, func() bool {
-		var n int
-		db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders'", e.gen.DB).Scan(&n)
-		return n == 1
-	})
+	lock := e.lockOnceCreated("orders")
 	ctx := t.Context()
-	if _, err := lock.ExecContext(ctx, "BEGIN"); err != nil {
-		t.Fatal(err)
-	}
-	var one int
-	if err := lock.QueryRowContext(ctx, "SELECT 1 FROM `"+e.gen.DB+"`.`orders` LIMIT 1").Scan(&one); err != nil && err != sql.ErrNoRows {
-		t.Fatal(err)
-	}
 	var builder string
 	e.waitFor("orders' ADD INDEX job", 2*time.Minute, func() bool {
 		job, err := ddlJob(db, e.gen.DB, "orders")
 		if err != nil || job == "" {
 			return false
 		}
-		resp, err := e.etcd.Get(ctx, e.job.Key(meta.KindStepClaims, e.gen.DB+".orders"))
-		if err != nil || len(resp.Kvs) == 0 {
-			return false
-		}
-		var c meta.Claim
-		if meta.Decode("claim", resp.Kvs[0].Value, &c) == nil {
-			builder = c.Node
-		}
+		builder = e.stepClaimer("orders")
 		return builder != ""
 	})
 	procs[builder].kill()
@@ -367,14 +344,7 @@ func TestTiDBKillDuringIndexBuild(t *testing.T) {
 	if builder == "n1" {
 		survivor = procs["n2"]
 	}
-	e.waitFor("the survivor to claim orders' steps", time.Minute, func() bool {
-		resp, err := e.etcd.Get(ctx, e.job.Key(meta.KindStepClaims, e.gen.DB+".orders"))
-		if err != nil || len(resp.Kvs) == 0 {
-			return false
-		}
-		var c meta.Claim
-		return meta.Decode("claim", resp.Kvs[0].Value, &c) == nil && c.Node == survivor.id
-	})
+	e.waitFor("the survivor to claim orders' steps", time.Minute, func() bool { return e.stepClaimer("orders") == survivor.id })
 	if job, err := ddlJob(db, e.gen.DB, "orders"); err != nil || job == "" {
 		t.Fatalf("the dead node's DDL job is gone (%q, %v)", job, err)
 	}
@@ -395,9 +365,21 @@ func TestTiDBKillDuringIndexBuild(t *testing.T) {
 		t.Errorf("orders' index step after the takeover: %+v, want it to have waited for the dead node's DDL job", ix)
 	}
 	// One add-index job for orders in TiDB's history: none started twice.
-	rows, err := db.Query("ADMIN SHOW DDL JOBS 100")
+	jobs, err := addIndexJobs(db, e.gen.DB, "orders")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(jobs) != 1 {
+		t.Errorf("%d add-index DDL jobs for orders, want 1: %v", len(jobs), jobs)
+	}
+}
+
+// addIndexJobs lists a table's add-index jobs among TiDB's last 100 DDL
+// jobs, each row by upper-case column name.
+func addIndexJobs(db *sql.DB, schema, table string) ([]map[string]string, error) {
+	rows, err := db.Query("ADMIN SHOW DDL JOBS 100")
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
@@ -406,53 +388,34 @@ func TestTiDBKillDuringIndexBuild(t *testing.T) {
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	adds := 0
+	var out []map[string]string
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		row := map[string]string{}
 		for i, c := range cols {
 			row[strings.ToUpper(c)] = vals[i].String
 		}
-		if row["DB_NAME"] == e.gen.DB && row["TABLE_NAME"] == "orders" && strings.Contains(strings.ToLower(row["JOB_TYPE"]), "add index") {
-			adds++
+		if row["DB_NAME"] == schema && row["TABLE_NAME"] == table && strings.Contains(strings.ToLower(row["JOB_TYPE"]), "add index") {
+			out = append(out, row)
 		}
 	}
-	if adds != 1 {
-		t.Errorf("%d add-index DDL jobs for orders, want 1", adds)
-	}
+	return out, rows.Err()
 }
 
 // ddlJob names an unfinished add-index job of a table.
 func ddlJob(db *sql.DB, schema, table string) (string, error) {
-	rows, err := db.Query("ADMIN SHOW DDL JOBS 100")
+	jobs, err := addIndexJobs(db, schema, table)
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return "", err
-		}
-		row := map[string]string{}
-		for i, c := range cols {
-			row[strings.ToUpper(c)] = vals[i].String
-		}
-		if row["DB_NAME"] != schema || row["TABLE_NAME"] != table || !strings.Contains(strings.ToLower(row["JOB_TYPE"]), "add index") {
-			continue
-		}
+	for _, row := range jobs {
 		switch strings.ToLower(row["STATE"]) {
 		case "synced", "done", "cancelled", "rollback done":
 			continue
 		}
 		return row["JOB_ID"] + " " + row["STATE"], nil
 	}
-	return "", rows.Err()
+	return "", nil
 }
