@@ -125,9 +125,8 @@ func DiscoverWith(dir string, routes []Route) (*Layout, error) {
 			l.Skipped = append(l.Skipped, e.rel)
 		}
 	}
-	addData := func(t *Table, e dumpEntry, format Format, comp Compression) error {
+	addData := func(t *Table, e dumpEntry, format Format, comp Compression) {
 		t.Files = append(t.Files, DataFile{Path: e.path, Size: e.size, ETag: e.etag, Format: format, Compression: comp})
-		return nil
 	}
 	var check []oneTableCheck // rule-routed SQL files to read through
 	var unreadable []string   // data-like names storm cannot read
@@ -154,9 +153,7 @@ func DiscoverWith(dir string, routes []Route) (*Layout, error) {
 				case RouteTableSchema:
 					setSchema(&table(r.db, r.table).SchemaFile, e)
 				default:
-					if err := addData(table(r.db, r.table), e, r.format, r.comp); err != nil {
-						return nil, err
-					}
+					addData(table(r.db, r.table), e, r.format, r.comp)
 					if f, ok := classify(name); r.format == FormatSQL && (!ok || f.kind != kindData) {
 						check = append(check, oneTableCheck{path: e.path, comp: r.comp, db: r.db, table: r.table, rule: r.rule.n})
 					}
@@ -181,9 +178,7 @@ func DiscoverWith(dir string, routes []Route) (*Layout, error) {
 		case f.kind == kindTableSchema:
 			setSchema(&table(f.db, f.table).SchemaFile, e)
 		default:
-			if err := addData(table(f.db, f.table), e, f.format, f.comp); err != nil {
-				return nil, err
-			}
+			addData(table(f.db, f.table), e, f.format, f.comp)
 		}
 	}
 	if len(unreadable) > 0 {
