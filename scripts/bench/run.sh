@@ -409,10 +409,10 @@ run_one() { # DATASET LOADER RUN
   local ok=0
   case $l in
   load-data | load-data-deferred)
-    bin/bench-runner -label "$label" -o "$res" -- "$D/$l.sh" >"$log.out" 2>"$log.err" || ok=$?
+    bin/bench-runner -label "$label" -o "$res" -server-pid "$SERVERPID" -- "$D/$l.sh" >"$log.out" 2>"$log.err" || ok=$?
     ;;
   myloader)
-    bin/bench-runner -label "$label" -o "$res" -- myloader --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" \
+    bin/bench-runner -label "$label" -o "$res" -server-pid "$SERVERPID" -- myloader --host 127.0.0.1 --port "$DBPORT" --user "$DBUSER" \
       --password "$DBPASS" --directory "$D/dump-mydumper" --threads "$THREADS" --verbose 1 >"$log.out" 2>"$log.err" || ok=$?
     ;;
   storm | storm-nodigest | storm-digest64 | storm-sql | storm-s3 | storm-parquet | storm-parquet-csv)
@@ -434,18 +434,18 @@ run_one() { # DATASET LOADER RUN
       ;;
     esac
     storm_config "$WORK/storm.toml" "$job" "$src" "$header" "$EXTPORT" "${extra[@]}"
-    bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 \
+    bin/bench-runner -label "$label" -o "$res" -server-pid "$SERVERPID" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 \
       >"$log.out" 2>"$log.err" || ok=$?
     capture=1
     ;;
   storm-embedded)
     storm_config "$WORK/storm.toml" "$job" "$src" "$header" "$ETCDPORT"
-    bin/bench-runner -label "$label" -o "$res" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 --embed-etcd \
+    bin/bench-runner -label "$label" -o "$res" -server-pid "$SERVERPID" -- bin/storm node --config "$WORK/storm.toml" --node-id n1 --embed-etcd \
       >"$log.out" 2>"$log.err" || ok=$?
     ;;
   storm-3nodes)
     storm_config "$WORK/storm.toml" "$job" "$src" "$header" "$ETCDPORT"
-    bin/bench-runner -label "$label" -o "$res" -- \
+    bin/bench-runner -label "$label" -o "$res" -server-pid "$SERVERPID" -- \
       bin/storm node --config "$WORK/storm.toml" --node-id n1 --embed-etcd --- \
       bin/storm node --config "$WORK/storm.toml" --node-id n2 --- \
       bin/storm node --config "$WORK/storm.toml" --node-id n3 \

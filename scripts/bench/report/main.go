@@ -46,6 +46,8 @@ type result struct {
 	MaxRSS  int64     `json:"max_maxrss_kib"`
 	UserSec float64   `json:"user_s"`
 	SysSec  float64   `json:"sys_s"`
+	// ServerSec is the server's CPU during the run (0: not measured).
+	ServerSec float64 `json:"server_cpu_s"`
 	// Rows, Bytes and Part are set by a run that loads part of its
 	// dataset (storm-parquet*: one table, Part): its rates are on them.
 	Rows  int64  `json:"rows,omitempty"`
@@ -69,6 +71,7 @@ type loader struct {
 	results map[string]result  // by run number
 	rss     int64              // largest over the runs
 	cpu     []float64
+	server  []float64 // the server's CPU seconds, per run
 	fail    int
 	// rows, bytes and part: of a loader that loads part of the dataset
 	// (result.Part); rows 0: the whole dataset.
@@ -168,6 +171,7 @@ func report(path, datasetsFile, captures string, rows, bytes int64, main string)
 		l.byRun[run] = r.WallSec
 		l.results[run] = r
 		l.cpu = append(l.cpu, r.UserSec+r.SysSec)
+		l.server = append(l.server, r.ServerSec)
 		l.rss = max(l.rss, r.MaxRSS)
 		if r.Part != "" {
 			l.rows, l.bytes, l.part = r.Rows, r.Bytes, r.Part
@@ -214,14 +218,14 @@ func ratio(base, l *loader) string {
 }
 
 func table(d dataset, by map[string]*loader, order []string) {
-	fmt.Printf("| loader | runs | wall s (each run) | median wall s | rows/s | MB/s | peak RSS MiB | loader CPU s | speed vs %s | vs %s | vs %s |\n",
+	fmt.Printf("| loader | runs | wall s (each run) | median wall s | rows/s | MB/s | peak RSS MiB | loader CPU s | server CPU s | speed vs %s | vs %s | vs %s |\n",
 		loadData, myloader, loadDeferred)
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var parts []string
 	for _, name := range order {
 		l := by[name]
 		if len(l.walls) == 0 {
-			fmt.Printf("| %s | 0 (%d failed) | | | | | | | | | |\n", name, l.fail)
+			fmt.Printf("| %s | 0 (%d failed) | | | | | | | | | | |\n", name, l.fail)
 			continue
 		}
 		var each []string
@@ -239,8 +243,12 @@ func table(d dataset, by map[string]*loader, order []string) {
 			name += " (" + l.part + " only)"
 			parts = append(parts, fmt.Sprintf("%s loads table %s alone: %d rows, %.1f MB as CSV", l.name, l.part, l.rows, float64(l.bytes)/1e6))
 		}
-		fmt.Printf("| %s | %s | %s | %.2f | %.0f | %.1f | %.0f | %.1f | %s | %s | %s |\n", name, runs, strings.Join(each, ", "), m,
-			float64(rows)/m, float64(bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu),
+		server := "-"
+		if ms := median(l.server); ms > 0 {
+			server = fmt.Sprintf("%.1f", ms)
+		}
+		fmt.Printf("| %s | %s | %s | %.2f | %.0f | %.1f | %.0f | %.1f | %s | %s | %s | %s |\n", name, runs, strings.Join(each, ", "), m,
+			float64(rows)/m, float64(bytes)/1e6/m, float64(l.rss)/1024, median(l.cpu), server,
 			ratio(by[loadData], l), ratio(by[myloader], l), ratio(by[loadDeferred], l))
 	}
 	if len(parts) > 0 {

@@ -26,6 +26,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,12 +44,17 @@ type Result struct {
 	UserSec  float64   `json:"user_s"`         // CPU of the commands and their waited-for descendants
 	SysSec   float64   `json:"sys_s"`
 	Commands []string  `json:"commands"`
+	// ServerSec is the CPU the server process (-server-pid) used during
+	// the run: the work a loader made the database do, which on a machine
+	// whose cores are all busy costs wall time as much as the loader's own.
+	ServerSec float64 `json:"server_cpu_s,omitempty"`
 }
 
 func main() {
 	label := flag.String("label", "", "name of the run, copied into the result")
 	out := flag.String("o", "", "append the JSON result to this file")
 	ports := flag.Int("free-ports", 0, "instead: print this many free loopback ports, one a line, and exit")
+	serverPID := flag.Int("server-pid", 0, "also report the CPU seconds this process (the database server) used during the run")
 	flag.Parse()
 	if *ports > 0 {
 		freePorts(*ports)
@@ -66,6 +73,7 @@ func main() {
 		procs[i] = c
 		res.Commands = append(res.Commands, fmt.Sprint(argv))
 	}
+	serverBefore := cpuSeconds(*serverPID)
 	res.Start = time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -95,6 +103,9 @@ func main() {
 	}
 	wg.Wait()
 	res.WallSec = time.Since(res.Start).Seconds()
+	if *serverPID > 0 {
+		res.ServerSec = cpuSeconds(*serverPID) - serverBefore
+	}
 
 	line, _ := json.Marshal(res)
 	fmt.Fprintln(os.Stderr, string(line))
@@ -112,6 +123,32 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// cpuSeconds is a process's user+system CPU so far, from /proc/PID/stat
+// (fields 14 and 15, in clock ticks of 1/100 s on Linux); 0 for pid 0 or a
+// process that is gone.
+func cpuSeconds(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from after it.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100
 }
 
 // split cuts the arguments into commands at "---".
