@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -38,6 +39,10 @@ func checkTiDBBarrier(t *testing.T, b *meta.Barrier) {
 		}
 		if r.AdminChecksum == nil || r.AdminChecksum.Error != "" || r.AdminChecksum.CRC64XOR == "" {
 			t.Errorf("%s.%s: ADMIN CHECKSUM TABLE %+v", r.DB, r.Table, r.AdminChecksum)
+		}
+		// It ran as the table's own step, while others could still import.
+		if !slices.ContainsFunc(r.Steps, func(s meta.StepResult) bool { return s.Step == meta.StepAdminChecksum }) {
+			t.Errorf("%s.%s: no admin-checksum step: %+v", r.DB, r.Table, r.Steps)
 		}
 	}
 	// tidb.pre-split is on by default: every table was considered, and

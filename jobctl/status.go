@@ -575,6 +575,8 @@ func (t *tracker) tables() []TableState {
 					ts.State = TableChecking
 				case meta.StepAnalyze:
 					ts.State = TableAnalyzing
+				case meta.StepAdminChecksum:
+					ts.State = TableVerifying
 				}
 			}
 		case len(t.steps) == 0 && ts.Shards > 0 && verifyDone:

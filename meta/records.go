@@ -279,6 +279,11 @@ const (
 	// back; StepVerify (in the barrier) is the time they took.
 	StepVerifyPlan = "verify-plan"
 	StepVerify     = "verify"
+	// StepAdminChecksum is TiDB's ADMIN CHECKSUM TABLE, run as a table's
+	// last step while other tables still import (TiKV scans the table's
+	// Regions in parallel, so run at the end one table after another it
+	// would trail the job).
+	StepAdminChecksum = "admin-checksum"
 )
 
 // StepResult is what one step of a table did.
@@ -311,9 +316,12 @@ type StepsDone struct {
 	// wrote its verify ranges (peers read them back at once); nil when
 	// the verify-plan phase decides.
 	Verify *TableVerify `json:"verify,omitempty"`
-	Node   string       `json:"node"`
-	Epoch  int64        `json:"epoch"`
-	At     time.Time    `json:"at"`
+	// AdminChecksum is what the admin-checksum step read (TiDB); the
+	// barrier's entry for the table carries it.
+	AdminChecksum *AdminChecksum `json:"admin_checksum,omitempty"`
+	Node          string         `json:"node"`
+	Epoch         int64          `json:"epoch"`
+	At            time.Time      `json:"at"`
 }
 
 // PreSplit is what the plan did to a TiDB table's Regions before any row

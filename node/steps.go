@@ -168,6 +168,8 @@ func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[s
 			out[table] = jobctl.TableChecking
 		case meta.StepAnalyze:
 			out[table] = jobctl.TableAnalyzing
+		case meta.StepAdminChecksum:
+			out[table] = jobctl.TableVerifying
 		default:
 			out[table] = step
 		}
@@ -242,8 +244,9 @@ func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, iv *vi
 	}
 	var steps []meta.StepResult
 	var tv *meta.TableVerify
+	var ac *meta.AdminChecksum
 	for try := 1; ; try++ {
-		steps, err = n.doSteps(ctx, log, s, rec)
+		steps, ac, err = n.doSteps(ctx, log, s, rec)
 		if err == nil {
 			tv, err = n.planVerify(ctx, iv, id, epoch, s, rec, &steps)
 		}
@@ -273,7 +276,7 @@ func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, iv *vi
 		_, ferr := pool.Fail(ctx, n.cli, n.job, id, epoch, f)
 		return ferr
 	}
-	d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Verify: tv, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
+	d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Verify: tv, AdminChecksum: ac, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
 	if _, err := pool.Complete(ctx, n.cli, n.job, id, epoch, d); err != nil {
 		return err
 	}
@@ -290,7 +293,8 @@ func stepsLine(steps []meta.StepResult) string {
 }
 
 // doSteps runs the steps of one table; each looks at the target first.
-func (n *Node) doSteps(ctx context.Context, log interface{ Info(string, ...any) }, s meta.TableStep, rec meta.PlanTable) ([]meta.StepResult, error) {
+// On TiDB it also returns what ADMIN CHECKSUM TABLE read.
+func (n *Node) doSteps(ctx context.Context, log interface{ Info(string, ...any) }, s meta.TableStep, rec meta.PlanTable) ([]meta.StepResult, *meta.AdminChecksum, error) {
 	var out []meta.StepResult
 	step := func(name string, fn func() (string, error)) error {
 		n.metrics.stepPhase(stepID(s.DB, s.Table), name)
@@ -316,20 +320,31 @@ func (n *Node) doSteps(ctx context.Context, log interface{ Info(string, ...any) 
 	}
 	if len(deferred) > 0 {
 		if err := step(meta.StepIndexes, func() (string, error) { return n.buildIndexes(ctx, s, deferred) }); err != nil {
-			return out, err
+			return out, nil, err
 		}
 	}
 	if len(rec.Indexes) > 0 {
 		if err := step(meta.StepCheck, func() (string, error) { return n.checkIndexes(ctx, s, rec) }); err != nil {
-			return out, err
+			return out, nil, err
 		}
 	}
 	if n.spec.Post.Analyze {
 		if err := step(meta.StepAnalyze, func() (string, error) { return n.analyze(ctx, s) }); err != nil {
-			return out, err
+			return out, nil, err
 		}
 	}
-	return out, nil
+	var ac *meta.AdminChecksum
+	if n.target.IsTiDB() && n.spec.Verify.Mode != meta.VerifyOff {
+		// Never fails the step: the digest decides (node/tidbchecksum.go).
+		_ = step(meta.StepAdminChecksum, func() (string, error) {
+			ac = n.adminChecksum(ctx, s.DB, s.Table)
+			if ac.Error != "" {
+				return "failed: " + ac.Error, nil
+			}
+			return fmt.Sprintf("crc64xor %s, %d KVs, %d bytes", ac.CRC64XOR, ac.TotalKVs, ac.TotalBytes), nil
+		})
+	}
+	return out, ac, nil
 }
 
 // planVerify decides how the table is verified and writes its verify
