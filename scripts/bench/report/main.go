@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -189,6 +190,7 @@ func report(path, datasetsFile, captures string, rows, bytes int64, main string)
 		}
 		table(d, loaders, order[d.Name])
 		goals(loaders, main)
+		cpuBudget(loaders, order[d.Name], main)
 		for _, p := range [][2]string{{"storm-nodigest", main}, {"storm-digest64", main}, {"storm-s3", main},
 			{"storm-parquet", "storm-parquet-csv"}} {
 			pairedCost(loaders[p[0]], loaders[p[1]], p[0], p[1])
@@ -288,6 +290,53 @@ func goals(by map[string]*loader, main string) {
 	}
 	mib := float64(s.rss) / 1024
 	fmt.Printf("| peak RSS | < 256 MiB | %.0f MiB (largest of the rounds) | %s |\n", mib, yes(mib < 256))
+}
+
+// cpuBudget prints where each loader's CPU went, the server's and its own,
+// against its wall time: on a machine whose cores are all busy through a
+// run, the wall time is about the CPU seconds over the cores, so a loader
+// is faster only by making the server and itself do less. The paired rows
+// show what storm's digest verification costs in CPU, round by round.
+func cpuBudget(by map[string]*loader, order []string, main string) {
+	cores := runtime.NumCPU()
+	var rows []string
+	for _, name := range order {
+		l := by[name]
+		if len(l.walls) == 0 || median(l.server) == 0 {
+			continue
+		}
+		total := make([]float64, len(l.cpu))
+		for i := range l.cpu {
+			total[i] = l.cpu[i] + l.server[i]
+		}
+		w, t := median(l.walls), median(total)
+		rows = append(rows, fmt.Sprintf("| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f%% |", name, median(l.server), median(l.cpu), t,
+			t/float64(cores), w, 100*t/(w*float64(cores))))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Printf("\nCPU seconds (medians; %d cores): the server's, the loader's own, their sum, that sum over the cores (the wall time of a run that kept every core busy), the wall time, and how busy the cores were on average.\n\n", cores)
+	fmt.Println("| loader | server CPU s | loader CPU s | total CPU s | total / cores s | wall s | cores busy |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+	v, m := by["storm-nodigest"], by[main]
+	if v == nil || m == nil {
+		return
+	}
+	var srv, own []float64
+	for run, r := range m.results {
+		if o, ok := v.results[run]; ok && r.ServerSec > 0 && o.ServerSec > 0 {
+			srv = append(srv, r.ServerSec-o.ServerSec)
+			own = append(own, (r.UserSec+r.SysSec)-(o.UserSec+o.SysSec))
+		}
+	}
+	if len(srv) > 0 {
+		fmt.Printf("\nThe digest's CPU, %s - storm-nodigest paired by round (medians of %d): server %+.1f s, storm %+.1f s; over %d cores, %+.2f s of wall time.\n",
+			main, len(srv), median(srv), median(own), cores, (median(srv)+median(own))/float64(cores))
+	}
 }
 
 func yes(ok bool) string {
