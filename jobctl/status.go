@@ -281,26 +281,49 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, job meta.Job) (*Statu
 // interval while the job changes, and at once when the barrier appears; it
 // returns when fn returns false, or ctx ends. It reads the job once and then
 // follows a watch, so a large job costs one read, not one per interval.
+//
+// etcd going away for a while (its quorum lost, a member restarted, a
+// watch cancelled) does not end it: it reads the job again and goes on,
+// with backoff, and gives up only when no read has worked for
+// WatchGiveUp.
 func WatchStatus(ctx context.Context, cli *clientv3.Client, job meta.Job, interval time.Duration, fn func(*Status) bool) error {
 	interval = max(interval, 100*time.Millisecond)
+	var failingSince time.Time
+	backoff := 200 * time.Millisecond
 	for {
 		t := newTracker(job)
-		if err := t.load(ctx, cli); err != nil {
-			return err
+		err := t.load(ctx, cli)
+		if err == nil {
+			failingSince, backoff = time.Time{}, 200*time.Millisecond
+			err = t.follow(ctx, cli, interval, fn)
 		}
-		err := t.follow(ctx, cli, interval, fn)
 		if errors.Is(err, errStopWatch) {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !errors.Is(err, rpctypes.ErrCompacted) {
-			return err
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			continue // compacted past our revision: read the job again
 		}
-		// Compacted past our revision: read the job again.
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+		}
+		if time.Since(failingSince) >= WatchGiveUp {
+			return fmt.Errorf("etcd unreachable for %s: %w", WatchGiveUp, err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
+
+// WatchGiveUp is how long WatchStatus keeps trying while etcd does not
+// answer.
+var WatchGiveUp = 2 * time.Minute
 
 var errStopWatch = errors.New("stop watching")
 
