@@ -319,6 +319,59 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 	}
 }
 
+// SIGKILL of the node whose ALTER TABLE is running in the server, copying
+// rows into the new indexes (no lock holds it: orders is big enough that
+// its build takes seconds). The server goes on with the dead client's
+// ALTER; the survivor takes the steps over, waits for that ALTER or finds
+// its indexes, and never starts a second build: the job succeeds with each
+// index once and every row in place.
+func TestE2EKillWhileIndexBuildRuns(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 1_200_000, Format: "csv", Header: true})
+	db := e.db()
+	// storm's default shard and batch sizes: the harness's small ones
+	// would make thousands of shards of this dataset.
+	cfg := e.config(map[string]string{"node.workers": "2", "import.shard-size": "", "import.batch-size": ""})
+	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
+	procs := map[string]*proc{"n1": n1, "n2": n2}
+	var builder string
+	e.waitFor("orders' ALTER TABLE to run in the server", 4*time.Minute, func() bool {
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% ADD %' AND STATE NOT LIKE 'Waiting%'").Scan(&n)
+		if n == 0 {
+			return false
+		}
+		builder = e.stepClaimer("orders")
+		return builder != ""
+	})
+	procs[builder].kill()
+	var still int
+	db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% ADD %'").Scan(&still)
+	t.Logf("%s killed during orders' index build; its ALTER still in the server: %v", builder, still > 0)
+	survivor := procs["n1"]
+	if builder == "n1" {
+		survivor = procs["n2"]
+	}
+	if code := survivor.wait(t, 4*time.Minute); code != 0 {
+		t.Fatalf("%s exited %d\n%s", survivor.id, code, tail(survivor.log(), 30))
+	}
+	b := e.barrier()
+	if b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+	e.checkTarget()
+	ix := stepNamed(stepsOf(b, "orders"), "indexes")
+	if ix == nil {
+		t.Fatalf("orders: no index step in %+v", stepsOf(b, "orders"))
+	}
+	t.Logf("orders' index step after the takeover: %s", ix.Detail)
+	// The survivor waited for the dead node's ALTER or found its indexes
+	// built; "added" would mean a second build of an index the first one
+	// had made, which the server would have refused (duplicate key name).
+	if !strings.Contains(ix.Detail, "waited for") && !strings.Contains(ix.Detail, "already built") {
+		t.Errorf("index step %+v: neither waited for nor found the dead node's build", ix)
+	}
+}
+
 // A build that fails (here the DBA kills the ALTER TABLE, which the test
 // holds behind a metadata lock) fails its table's steps, and the job, with
 // the indexes named in the barrier.
