@@ -326,11 +326,11 @@ func decimalColumn(c ParquetColumn, pt format.Type, scale int32) (ParquetColumn,
 
 // splitParquet cuts a Parquet file into chunks of whole row groups of about
 // shardSize compressed bytes each (Chunk.DataBytes): a row group is never cut.
-func splitParquet(f DataFile, shardSize int64) ([]Chunk, error) {
+func splitParquet(f DataFile, shardSize int64) (FileSplit, error) {
 	pin := f.Version()
 	info, err := InspectParquet(f.Path, pin)
 	if err != nil {
-		return nil, err
+		return FileSplit{}, err
 	}
 	var chunks []Chunk
 	var row, bytes int64
@@ -347,7 +347,7 @@ func splitParquet(f DataFile, shardSize int64) ([]Chunk, error) {
 	if len(chunks) == 0 { // no row group: no rows
 		chunks = append(chunks, Chunk{Path: f.Path, Format: FormatParquet, Start: 0, End: 0, StartLine: 1})
 	}
-	return chunks, nil
+	return FileSplit{Chunks: chunks, Parquet: info}, nil
 }
 
 // parquetReader reads the rows of a run of row groups, one row group at a

@@ -343,6 +343,7 @@ type Counter struct {
 	srv *httptest.Server
 	mu  sync.Mutex
 	n   map[string]int
+	per map[string]map[string]int // kind -> "/bucket/key" -> requests
 }
 
 // Kinds of requests a Counter tells apart.
@@ -363,7 +364,7 @@ func (s *Server) Count(t testing.TB) *Counter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Counter{n: map[string]int{}}
+	c := &Counter{n: map[string]int{}, per: map[string]map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind := r.Method
@@ -372,6 +373,10 @@ func (s *Server) Count(t testing.TB) *Counter {
 		}
 		c.mu.Lock()
 		c.n[kind]++
+		if c.per[kind] == nil {
+			c.per[kind] = map[string]int{}
+		}
+		c.per[kind][r.URL.Path]++
 		c.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
@@ -390,9 +395,23 @@ func (c *Counter) N(kind string) int {
 	return c.n[kind]
 }
 
+// Paths is the number of requests of a kind per URL path ("/bucket/key"
+// for an object, since path-style addressing is the only one a loopback
+// server takes).
+func (c *Counter) Paths(kind string) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for p, n := range c.per[kind] {
+		out[p] = n
+	}
+	return out
+}
+
 // Reset sets every count back to zero.
 func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.n)
+	clear(c.per)
 }
