@@ -116,10 +116,27 @@ func PlanDryRun(ctx context.Context, cfg Config) (*DryRun, error) {
 		d.checkConnections(ctx, t.DB(), cfg.Workers)
 	}
 	d.ShardSize, d.ShardSizeAuto = int64(spec.Import.ShardSize), spec.Import.ShardSize.Auto()
+	// Each source is listed once, for the auto size and for its checks.
+	type listing struct {
+		layout *source.Layout
+		err    error
+	}
+	listed := map[string]listing{}
+	discover := func(src meta.SourceDir) (*source.Layout, error) {
+		l, ok := listed[src.ID]
+		if !ok {
+			l.layout, l.err = source.DiscoverWith(src.Dir, spec.Source.Routes)
+			listed[src.ID] = l
+		}
+		return l.layout, l.err
+	}
 	if d.ShardSizeAuto {
 		var total int64
 		for _, src := range spec.Source.Sources() {
-			if layout, err := source.DiscoverWith(src.Dir, spec.Source.Routes); err == nil && src.Readable(cfg.NodeID) {
+			if !src.Readable(cfg.NodeID) {
+				continue
+			}
+			if layout, err := discover(src); err == nil {
 				total += dataBytes(layout.Tables)
 			}
 		}
@@ -130,7 +147,8 @@ func PlanDryRun(ctx context.Context, cfg Config) (*DryRun, error) {
 			d.Skipped = append(d.Skipped, src.ID+" (on node "+src.Node+")")
 			continue
 		}
-		d.checkSource(ctx, cfg, src, t)
+		layout, err := discover(src)
+		d.checkSource(ctx, cfg, src, layout, err, t)
 	}
 	sort.Slice(d.Tables, func(i, j int) bool {
 		a, b := d.Tables[i], d.Tables[j]
@@ -190,10 +208,10 @@ func (d *DryRun) checkConnections(ctx context.Context, db *sql.DB, workers int) 
 		"raise max_connections, or lower node.workers")
 }
 
-// checkSource discovers one source and checks each of its tables.
-func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir, t *sink.Target) {
+// checkSource checks each table of one source, as discovered (layout, or
+// the error err).
+func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir, layout *source.Layout, err error, t *sink.Target) {
 	name := fmt.Sprintf("source %s (%s)", src.ID, src.Dir)
-	layout, err := source.DiscoverWith(src.Dir, cfg.Spec.Source.Routes)
 	fix := "check source.dir / [[source.dirs]] and that this host can read it"
 	if storage.IsRemote(src.Dir) {
 		fix = "check the bucket and prefix in source.dir / [[source.dirs]], and source.s3.* (endpoint, region, credentials)"

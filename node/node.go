@@ -21,6 +21,7 @@ import (
 
 	"storm/import/checksum"
 	"storm/import/sink"
+	"storm/import/source"
 	"storm/import/storage"
 	"storm/internal/etcdserver"
 	"storm/meta"
@@ -99,6 +100,9 @@ type Node struct {
 
 	colMu sync.Mutex
 	dcols map[string][]checksum.Column
+	// layouts: what the job plan listed of each source, for the source's
+	// plan (node/plan.go keepLayout).
+	layouts map[string]*source.Layout
 	// rowHash is the spec's (verify.row-hash); both sides of every digest
 	// use it.
 	rowHash checksum.RowHash
@@ -378,6 +382,7 @@ func (n *Node) runSession(ctx context.Context, sess *concurrency.Session) (meta.
 // planSources runs the plan phase, then plans each source this node can
 // read whose plan is not done yet. false: a plan failed.
 func (n *Node) planSources(ctx context.Context, sess *concurrency.Session) (bool, error) {
+	defer clear(n.layouts)
 	plan, err := n.runPhase(ctx, sess, meta.PhasePlan, n.plan)
 	if err != nil || plan.Error != "" {
 		return false, err

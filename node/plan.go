@@ -62,6 +62,7 @@ func (n *Node) chooseShardSize(ctx context.Context, jp *meta.JobPlan) error {
 			continue
 		}
 		jp.AutoBytes += dataBytes(layout.Tables)
+		n.keepLayout(src.ID, layout)
 	}
 	resp, err := n.cli.Get(ctx, n.job.Dir(meta.KindNodes), clientv3.WithPrefix())
 	if err != nil {
@@ -85,6 +86,28 @@ func (n *Node) chooseShardSize(ctx context.Context, jp *meta.JobPlan) error {
 	n.log.Info("shard size chosen", "shard_size", jp.ShardSize, "data_bytes", jp.AutoBytes,
 		"workers", jp.AutoWorkers, "nodes", jp.AutoNodes)
 	return nil
+}
+
+// keepLayout keeps what the job plan found of a source for the source's
+// own plan, when this node leads it next: listing a bucket of many objects
+// takes a request per thousand. Only the run goroutine plans; planSources
+// drops what is left when the plan is done, so a later plan (another
+// attempt) lists afresh.
+func (n *Node) keepLayout(id string, l *source.Layout) {
+	if n.layouts == nil {
+		n.layouts = map[string]*source.Layout{}
+	}
+	n.layouts[id] = l
+}
+
+// discover is the layout of a source: the one the job plan found just
+// before, taken once, or a new listing.
+func (n *Node) discover(src meta.SourceDir) (*source.Layout, error) {
+	if l, ok := n.layouts[src.ID]; ok {
+		delete(n.layouts, src.ID)
+		return l, nil
+	}
+	return source.DiscoverWith(src.Dir, n.spec.Source.Routes)
 }
 
 // dataBytes is the size of the tables' data files.
@@ -121,7 +144,7 @@ func (n *Node) shardSize(jp meta.JobPlan, tables []source.Table) int64 {
 // exists.
 func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 	return func(ctx context.Context, l *election.Leader) (any, error) {
-		layout, err := source.DiscoverWith(src.Dir, n.spec.Source.Routes)
+		layout, err := n.discover(src)
 		if err != nil {
 			return nil, election.Fail(fmt.Errorf("source %s (%s): %w", src.ID, src.Dir, err))
 		}
@@ -146,7 +169,8 @@ func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 			}
 			var tableChunks []source.Chunk
 			for _, f := range t.Files {
-				chunks, err := split(f.Path)
+				fs, err := split(f.Path)
+				chunks := fs.Chunks
 				if err != nil {
 					return nil, election.Fail(fmt.Errorf("split %s: %w", f.Path, err))
 				}
@@ -158,8 +182,8 @@ func (n *Node) planSource(src meta.SourceDir, jp meta.JobPlan) election.Func {
 						sum.CSVNoHeader = append(sum.CSVNoHeader, filepath.ToSlash(rel))
 					}
 				}
-				if f.Format == source.FormatParquet {
-					if err := n.checkParquet(ctx, t, f); err != nil {
+				if fs.Parquet != nil {
+					if err := n.checkParquet(ctx, t, f, fs.Parquet); err != nil {
 						return nil, err
 					}
 				}
@@ -242,12 +266,8 @@ func (n *Node) detectHeaders(ctx context.Context, t source.Table) (map[string]bo
 // checkParquet fails the plan when a Parquet file of t has a column the
 // table lacks, or a DECIMAL of more fraction digits than its column keeps
 // (the server would round them away). The file's own columns were checked
-// as it was split.
-func (n *Node) checkParquet(ctx context.Context, t source.Table, f source.DataFile) error {
-	info, err := source.InspectParquet(f.Path, f.Version())
-	if err != nil {
-		return election.Fail(err)
-	}
+// as it was split, which read the footer, info.
+func (n *Node) checkParquet(ctx context.Context, t source.Table, f source.DataFile, info *source.ParquetFile) error {
 	tcols, err := n.digestColumns(ctx, t.DB, t.Name)
 	if err != nil {
 		return err
@@ -281,12 +301,13 @@ func (n *Node) checkParquet(ctx context.Context, t source.Table, f source.DataFi
 // once as there are CPUs, and returns how to wait for one file's chunks.
 // Splitting a CSV file that may quote line breaks reads it whole, so the
 // plan of a dump takes about as long as reading its biggest files rather
-// than all of them one after the other.
-func splitFiles(tables []source.Table, shardSize int64, csv source.CSVConfig) func(path string) ([]source.Chunk, error) {
+// than all of them one after the other. A Parquet file's split keeps its
+// footer (source.FileSplit), so that the plan reads it once.
+func splitFiles(tables []source.Table, shardSize int64, csv source.CSVConfig) func(path string) (source.FileSplit, error) {
 	type split struct {
-		chunks []source.Chunk
-		err    error
-		done   chan struct{}
+		fs   source.FileSplit
+		err  error
+		done chan struct{}
 	}
 	var files []source.DataFile
 	splits := map[string]*split{}
@@ -307,15 +328,15 @@ func splitFiles(tables []source.Table, shardSize int64, csv source.CSVConfig) fu
 			go func() {
 				defer func() { <-sem }()
 				sp := splits[f.Path]
-				sp.chunks, sp.err = source.Split(f, shardSize, csv)
+				sp.fs, sp.err = source.SplitFile(f, shardSize, csv)
 				close(sp.done)
 			}()
 		}
 	}()
-	return func(path string) ([]source.Chunk, error) {
+	return func(path string) (source.FileSplit, error) {
 		sp := splits[path]
 		<-sp.done
-		return sp.chunks, sp.err
+		return sp.fs, sp.err
 	}
 }
 
@@ -395,10 +416,23 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 	// when the table exists: one an earlier plan leader created without
 	// its deferred indexes before it died.
 	var def *source.TableDef
-	if t.SchemaFile != "" && !n.spec.Import.Incremental {
+	// The schema file is read once (an object in S3: a HEAD and a GET).
+	var schema string
+	readSchema := func() (string, error) {
+		if schema != "" {
+			return schema, nil
+		}
 		stmt, err := source.ReadSchemaNamed(t.SchemaFile, t.Name)
 		if err != nil {
-			return pt, election.Fail(err)
+			return "", election.Fail(err)
+		}
+		schema = stmt
+		return stmt, nil
+	}
+	if t.SchemaFile != "" && !n.spec.Import.Incremental {
+		stmt, err := readSchema()
+		if err != nil {
+			return pt, err
 		}
 		if def, err = source.ParseCreateTable(stmt); err != nil {
 			// Run as written: the server is the judge of its syntax.
@@ -425,9 +459,9 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 			}
 			return pt, election.Fail(fmt.Errorf("%s: table %s has no schema file (%s.%s-schema.sql) and does not exist in the target", file, name, t.DB, t.Name))
 		}
-		stmt, err := source.ReadSchemaNamed(t.SchemaFile, t.Name)
+		stmt, err := readSchema()
 		if err != nil {
-			return pt, election.Fail(err)
+			return pt, err
 		}
 		if def != nil && len(def.Deferred()) > 0 && n.target.IsTiDB() {
 			// Elsewhere the table is created as written, so that the

@@ -75,6 +75,9 @@ func OpenParquet(r io.ReaderAt, size int64, name string) (*parquet.File, *Parque
 		return nil, nil, fmt.Errorf("%s: not a readable Parquet file (truncated, or a corrupt footer): %w", name, err)
 	}
 	md := f.Metadata()
+	if b, ok := r.(*pqBuffer); ok {
+		b.setLayout(md)
+	}
 	info := &ParquetFile{Rows: md.NumRows}
 	cols, err := parquetColumns(name, md.Schema)
 	if err != nil {
@@ -103,8 +106,18 @@ func InspectParquet(path string, want storage.Version) (*ParquetFile, error) {
 		return nil, err
 	}
 	defer file.Close()
-	_, info, err := OpenParquet(file, file.Size(), path)
+	_, info, err := OpenParquet(parquetReaderAt(file, path), file.Size(), path)
 	return info, err
+}
+
+// parquetReaderAt is what parquet-go reads a file through: a remote object
+// behind a pqBuffer, so that its small reads are not each a GET; a local
+// file as it is (a small read is a pread).
+func parquetReaderAt(file storage.Object, path string) io.ReaderAt {
+	if storage.IsRemote(path) {
+		return newPQBuffer(file, file.Size(), pqReadLimit)
+	}
+	return file
 }
 
 // parquetColumns maps the schema's top-level fields to columns, naming
@@ -313,11 +326,11 @@ func decimalColumn(c ParquetColumn, pt format.Type, scale int32) (ParquetColumn,
 
 // splitParquet cuts a Parquet file into chunks of whole row groups of about
 // shardSize compressed bytes each (Chunk.DataBytes): a row group is never cut.
-func splitParquet(f DataFile, shardSize int64) ([]Chunk, error) {
+func splitParquet(f DataFile, shardSize int64) (FileSplit, error) {
 	pin := f.Version()
 	info, err := InspectParquet(f.Path, pin)
 	if err != nil {
-		return nil, err
+		return FileSplit{}, err
 	}
 	var chunks []Chunk
 	var row, bytes int64
@@ -334,7 +347,7 @@ func splitParquet(f DataFile, shardSize int64) ([]Chunk, error) {
 	if len(chunks) == 0 { // no row group: no rows
 		chunks = append(chunks, Chunk{Path: f.Path, Format: FormatParquet, Start: 0, End: 0, StartLine: 1})
 	}
-	return chunks, nil
+	return FileSplit{Chunks: chunks, Parquet: info}, nil
 }
 
 // parquetReader reads the rows of a run of row groups, one row group at a
@@ -371,7 +384,7 @@ func openParquet(ch Chunk, from int64) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := newParquetReader(file, file.Size(), ch.Path, from, ch.End, loc)
+	r, err := newParquetReader(parquetReaderAt(file, ch.Path), file.Size(), ch.Path, from, ch.End, loc)
 	if err != nil {
 		file.Close()
 		return nil, err

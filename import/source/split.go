@@ -22,9 +22,29 @@ import (
 // quoted terminators are never mistaken for row ends. Either way StartLine is
 // exact.
 func Split(f DataFile, shardSize int64, csv CSVConfig) ([]Chunk, error) {
+	fs, err := SplitFile(f, shardSize, csv)
+	return fs.Chunks, err
+}
+
+// FileSplit is what splitting a file found: its chunks and, for a Parquet
+// file, what its footer says, so that the plan checks its columns without
+// reading the footer again.
+type FileSplit struct {
+	Chunks  []Chunk
+	Parquet *ParquetFile
+}
+
+// SplitFile is Split, returning the Parquet footer it read as well.
+func SplitFile(f DataFile, shardSize int64, csv CSVConfig) (FileSplit, error) {
 	if f.Format == FormatParquet {
 		return splitParquet(f, shardSize)
 	}
+	chunks, err := splitText(f, shardSize, csv)
+	return FileSplit{Chunks: chunks}, err
+}
+
+// splitText splits a CSV or SQL file.
+func splitText(f DataFile, shardSize int64, csv CSVConfig) ([]Chunk, error) {
 	whole := []Chunk{{Path: f.Path, Format: f.Format, Compression: f.Compression, Start: 0, End: -1, StartLine: 1}}
 	pin := f.Version()
 	whole[0].Size, whole[0].ETag = pin.Size, pin.ETag

@@ -224,24 +224,73 @@ func transient(ctx context.Context, err error) bool {
 	return true
 }
 
-// retry calls fn until it succeeds, fails for good, or the budget is spent.
+// retrier is the one retry policy of every S3 call and read: a failure is
+// tried again when it is transient (not a refusal: 403, 404, 412, a bad
+// certificate, missing credentials), until retryBudget has passed since
+// the first failed try after the last progress, waiting 100 ms before the
+// first retry and twice as long before each next one, up to retryMaxWait.
+// A read that gets bytes through calls progress: its budget and backoff
+// start afresh, and it goes on from the offset reached.
+type retrier struct {
+	ctx   context.Context
+	since time.Time     // when the first failed try since the last progress began; zero: none
+	wait  time.Duration // before the next try
+	// log, when set, is told of each retry.
+	log func(wait time.Duration, err error)
+}
+
+const firstWait = 100 * time.Millisecond
+
+func newRetrier(ctx context.Context, log func(time.Duration, error)) *retrier {
+	return &retrier{ctx: ctx, wait: firstWait, log: log}
+}
+
+// progress says bytes got through.
+func (r *retrier) progress() { r.since, r.wait = time.Time{}, firstWait }
+
+// again is called with the error of a try that began at began. It waits
+// out the backoff and returns nil when the try is to be made again;
+// otherwise it returns what to give up with: err itself for a refusal,
+// ErrUnavailable wrapping err when the budget is spent, and the context's
+// error (wrapping err) when ctx ends.
+func (r *retrier) again(err error, began time.Time) error {
+	if r.ctx.Err() != nil {
+		return fmt.Errorf("%w (after %w)", r.ctx.Err(), err)
+	}
+	if !transient(r.ctx, err) {
+		return err
+	}
+	if r.since.IsZero() {
+		r.since = began
+	}
+	if d := time.Since(r.since); d > retryBudget {
+		return fmt.Errorf("%w: gave up after %s: %w", ErrUnavailable, d.Round(time.Second), err)
+	}
+	if r.log != nil {
+		r.log(r.wait, err)
+	}
+	select {
+	case <-time.After(r.wait):
+	case <-r.ctx.Done():
+		return fmt.Errorf("%w (after %w)", r.ctx.Err(), err)
+	}
+	r.wait = min(r.wait*2, retryMaxWait)
+	return nil
+}
+
+// retry calls fn (an S3 call that moves no bytes to resume from) until it
+// succeeds or the retrier gives up.
 func retry(ctx context.Context, fn func() error) error {
-	start := time.Now()
-	wait := 100 * time.Millisecond
+	r := newRetrier(ctx, nil)
 	for {
+		began := time.Now()
 		err := fn()
-		if err == nil || !transient(ctx, err) {
+		if err == nil {
+			return nil
+		}
+		if err := r.again(err, began); err != nil {
 			return err
 		}
-		if time.Since(start) > retryBudget {
-			return fmt.Errorf("%w: gave up after %s: %w", ErrUnavailable, time.Since(start).Round(time.Second), err)
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return err
-		}
-		wait = min(wait*2, retryMaxWait)
 	}
 }
 
@@ -336,7 +385,17 @@ func (c *s3Client) open(ctx context.Context, loc location, path string, want Ver
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	return &s3Object{c: c, loc: loc, path: path, v: v, ctx: ctx, cancel: cancel}, nil
+	o := &s3Object{c: c, loc: loc, path: path, v: v, ctx: ctx, cancel: cancel}
+	o.retry = o.retrier(&o.off)
+	return o, nil
+}
+
+// retrier is the retry policy of a read, logging each retry with the
+// offset *at reached.
+func (o *s3Object) retrier(at *int64) *retrier {
+	return newRetrier(o.ctx, func(wait time.Duration, err error) {
+		o.c.log.Warn("S3 GET failed; retrying", "object", o.path, "offset", *at, "in", wait.String(), "err", err)
+	})
 }
 
 // s3Object reads an object as a stream of ranged GETs, each opened when
@@ -356,16 +415,15 @@ type s3Object struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	off       int64
-	hint      int64 // HintEnd's offset; 0: none
-	window    int64 // the size of the next GET
-	bodyEnd   int64 // the end (exclusive) of the current GET's range
-	body      io.ReadCloser
-	stopBody  context.CancelFunc
-	stall     *time.Timer
-	failStart time.Time // the first failure since the last progress
-	wait      time.Duration
-	gets      int // GETs made by Read, for tests
+	off      int64
+	hint     int64 // HintEnd's offset; 0: none
+	window   int64 // the size of the next GET
+	bodyEnd  int64 // the end (exclusive) of the current GET's range
+	body     io.ReadCloser
+	stopBody context.CancelFunc
+	stall    *time.Timer
+	retry    *retrier // Read's
+	gets     int      // GETs made by Read, for tests
 	// readAtGets counts the GETs made by ReadAt, which may be called from
 	// several goroutines at once (for tests).
 	readAtGets atomic.Int64
@@ -421,30 +479,23 @@ func (o *s3Object) get(ctx context.Context, from, to int64) (io.ReadCloser, erro
 	return resp.Body, nil
 }
 
-// failed decides whether a broken read is tried again: it waits out the
-// backoff and returns nil, or returns the error to give up with.
-func (o *s3Object) failed(err error) error {
-	if errors.Is(err, ErrChanged) || !transient(o.ctx, err) {
-		if errors.Is(err, ErrChanged) {
-			return err
-		}
-		return o.c.explain("read", o.loc, err)
+// failed decides whether a broken read (a try that began at began) is
+// tried again from off, the offset reached: it waits out the backoff and
+// returns nil, or returns the error to give up with. A changed object is
+// never retried.
+func (o *s3Object) failed(r *retrier, err error, off int64, began time.Time) error {
+	if errors.Is(err, ErrChanged) {
+		return err
 	}
-	if o.failStart.IsZero() {
-		o.failStart, o.wait = time.Now(), 100*time.Millisecond
+	e := r.again(err, began)
+	switch {
+	case e == nil:
+		return nil
+	case errors.Is(e, ErrUnavailable) || o.ctx.Err() != nil:
+		return fmt.Errorf("read %s at offset %d: %w", o.path, off, e)
+	default:
+		return o.c.explain("read", o.loc, e)
 	}
-	if time.Since(o.failStart) > retryBudget {
-		return fmt.Errorf("read %s at offset %d: %w: gave up after %s: %w", o.path, o.off, ErrUnavailable,
-			time.Since(o.failStart).Round(time.Second), err)
-	}
-	o.c.log.Warn("S3 GET failed; retrying", "object", o.path, "offset", o.off, "in", o.wait.String(), "err", err)
-	select {
-	case <-time.After(o.wait):
-	case <-o.ctx.Done():
-		return o.ctx.Err()
-	}
-	o.wait = min(o.wait*2, retryMaxWait)
-	return nil
 }
 
 func (o *s3Object) closeBody() {
@@ -472,7 +523,7 @@ func (o *s3Object) Read(p []byte) (int, error) {
 			body, err := o.get(ctx, o.off, end-1)
 			if err != nil {
 				stop()
-				if err := o.failed(err); err != nil {
+				if err := o.failed(o.retry, err, o.off, time.Now()); err != nil {
 					return 0, err
 				}
 				continue
@@ -484,7 +535,7 @@ func (o *s3Object) Read(p []byte) (int, error) {
 		o.off += int64(n)
 		if n > 0 {
 			o.stall.Reset(readStall)
-			o.failStart = time.Time{}
+			o.retry.progress()
 		}
 		if o.off >= o.bodyEnd && (err == nil || err == io.EOF) {
 			// The window is used up: the next Read asks for a bigger one.
@@ -514,7 +565,7 @@ func (o *s3Object) Read(p []byte) (int, error) {
 		if n > 0 {
 			return n, nil
 		}
-		if err := o.failed(err); err != nil {
+		if err := o.failed(o.retry, err, o.off, time.Now()); err != nil {
 			return 0, err
 		}
 	}
@@ -560,11 +611,12 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	}
 	want := min(int64(len(p)), o.v.Size-off)
 	got := int64(0)
-	start := time.Now()
-	wait := 100 * time.Millisecond
+	at := off // for the retrier's log
+	r := o.retrier(&at)
 	for got < want {
 		// Like Read, a GET whose body stops flowing is ended after
 		// readStall and asked again from the offset reached.
+		began := time.Now()
 		ctx, stop := context.WithCancel(o.ctx)
 		stall := time.AfterFunc(readStall, stop)
 		o.readAtGets.Add(1)
@@ -575,7 +627,8 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 			body.Close()
 			got += int64(n)
 			if n > 0 {
-				start = time.Now()
+				r.progress()
+				began = time.Now()
 			}
 		}
 		stall.Stop()
@@ -583,21 +636,10 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 		if err == nil {
 			break
 		}
-		if errors.Is(err, ErrChanged) {
+		at = off + got
+		if err := o.failed(r, err, at, began); err != nil {
 			return int(got), err
 		}
-		if !transient(o.ctx, err) {
-			return int(got), o.c.explain("read", o.loc, err)
-		}
-		if time.Since(start) > retryBudget {
-			return int(got), fmt.Errorf("read %s at offset %d: %w: %w", o.path, off+got, ErrUnavailable, err)
-		}
-		select {
-		case <-time.After(wait):
-		case <-o.ctx.Done():
-			return int(got), o.ctx.Err()
-		}
-		wait = min(wait*2, retryMaxWait)
 	}
 	if want < int64(len(p)) {
 		return int(got), io.EOF

@@ -16,11 +16,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -328,4 +332,86 @@ func (s *Server) Delete(ctx context.Context, bucket, key string) error {
 		return fmt.Errorf("delete s3://%s/%s: %w", bucket, key, err)
 	}
 	return nil
+}
+
+// Counter is an HTTP proxy in front of a Server that counts the requests
+// passing through it, for tests that check how many a reader makes. The
+// requests and answers are the server's own; the proxy only forwards them
+// (the Host header is kept, so SigV4 signatures made for the proxy's
+// address hold).
+type Counter struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	n   map[string]int
+	per map[string]map[string]int // kind -> "/bucket/key" -> requests
+}
+
+// Kinds of requests a Counter tells apart.
+const (
+	ReqGet  = "GET"  // GetObject, ranged or not
+	ReqHead = "HEAD" // HeadObject
+	ReqList = "LIST" // ListObjectsV2 (a GET on the bucket)
+)
+
+// Count starts a counting proxy in front of s; it stops when t ends. Point
+// source.s3.endpoint at its Endpoint.
+func (s *Server) Count(t testing.TB) *Counter {
+	t.Helper()
+	if s.opts.CertFile != "" {
+		t.Fatal("s3test: Count proxies plain HTTP only")
+	}
+	target, err := url.Parse(s.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Counter{n: map[string]int{}, per: map[string]map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := r.Method
+		if r.Method == http.MethodGet && r.URL.Query().Has("list-type") {
+			kind = ReqList
+		}
+		c.mu.Lock()
+		c.n[kind]++
+		if c.per[kind] == nil {
+			c.per[kind] = map[string]int{}
+		}
+		c.per[kind][r.URL.Path]++
+		c.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// Endpoint is the proxy's URL.
+func (c *Counter) Endpoint() string { return c.srv.URL }
+
+// N is the number of requests of a kind (ReqGet, ReqHead, ReqList, or
+// another HTTP method) since the start or the last Reset.
+func (c *Counter) N(kind string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[kind]
+}
+
+// Paths is the number of requests of a kind per URL path ("/bucket/key"
+// for an object, since path-style addressing is the only one a loopback
+// server takes).
+func (c *Counter) Paths(kind string) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for p, n := range c.per[kind] {
+		out[p] = n
+	}
+	return out
+}
+
+// Reset sets every count back to zero.
+func (c *Counter) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.n)
+	clear(c.per)
 }
