@@ -3,18 +3,22 @@ package node
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 
+	"storm/import/sink"
 	"storm/import/source"
 	"storm/jobctl"
 	"storm/meta"
@@ -226,59 +230,144 @@ type stepError struct{ err error }
 func (e *stepError) Error() string { return e.err.Error() }
 func (e *stepError) Unwrap() error { return e.err }
 
-// tableSteps claims a table's steps and does them.
+// errStepsLost: a peer holds the table's steps now (this node's claim
+// ended); they are its to finish.
+var errStepsLost = errors.New("lost the claim of the table's steps")
+
+// stepTries is how often a table's steps are tried in a row on a transient
+// error before the claim is handed back; stepPause is the first pause
+// between tries (tests shorten it).
+var stepTries, stepPause = 3, time.Second
+
+// stepFailed tells a genuine failure of a table's steps (the server refused
+// a statement, or the table's indexes differ from its definition), which
+// fails the table, from a transient one (etcd or the database out of reach
+// for a while, a lock wait timed out), after which the steps are handed
+// back to the pool to be done again: every step looks at the target before
+// it acts, so a redo does only what is left.
+func stepFailed(err error) bool {
+	var se *stepError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	// A record in etcd that can't be read reads no better elsewhere.
+	return errors.As(err, &se) || sink.ServerRefused(err) || errors.As(err, &syn) || errors.As(err, &typ)
+}
+
+// tableSteps claims a table's steps and does them. It returns an error
+// only when the node must stop (ctx ended, or its etcd session is gone):
+// a table whose steps fail for good is recorded as failed, and one
+// interrupted by a transient error is handed back for this node or a peer
+// to do again.
 func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, iv *view[meta.Shard], id string, s meta.TableStep) error {
 	pool := meta.StepPool
 	epoch, ok, err := pool.Claim(ctx, n.cli, n.job, id, n.cfg.NodeID, sess.Lease())
-	if err != nil || !ok {
-		return err
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return err
+		}
+		// Claim retries etcd's transient errors itself; whatever else
+		// refused it, nothing was claimed: try again later.
+		n.log.Warn("could not claim a table's steps; trying again later", "table", id, "err", err)
+		pauseCtx(ctx, stepPause)
+		return nil
+	}
+	if !ok {
+		return nil
 	}
 	n.metrics.stepStarted(id)
 	defer n.metrics.stepEnded(id)
 	log := n.log.With("table", id, "epoch", epoch)
-	rec, _, err := n.tableRecord(ctx, n.job.Key(meta.KindTables, id))
-	if err != nil {
-		return err
-	}
+	var rec meta.PlanTable
 	var steps []meta.StepResult
 	var tv *meta.TableVerify
 	for try := 1; ; try++ {
-		steps, err = n.doSteps(ctx, log, s, rec)
+		rec, _, err = n.tableRecord(ctx, n.job.Key(meta.KindTables, id))
+		if err == nil {
+			steps, err = n.doSteps(ctx, log, s, rec)
+		}
 		if err == nil {
 			tv, err = n.planVerify(ctx, iv, id, epoch, s, rec, &steps)
 		}
-		var se *stepError
-		if err == nil || ctx.Err() != nil || errors.As(err, &se) || try == 5 {
+		if err == nil || ctx.Err() != nil || stepFailed(err) || errors.Is(err, errStepsLost) || try >= stepTries {
 			break
 		}
 		log.Warn("table steps failed; trying again", "try", try, "err", err)
-		select {
-		case <-time.After(time.Duration(try) * time.Second):
-		case <-ctx.Done():
-		}
+		pauseCtx(ctx, time.Duration(try)*stepPause)
 	}
-	if ctx.Err() != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-		defer cancel()
-		_ = pool.Release(rctx, n.cli, n.job, id, epoch)
+	switch {
+	case ctx.Err() != nil:
+		n.releaseSteps(ctx, id, epoch, false)
 		return ctx.Err()
-	}
-	if err != nil {
+	case err == nil:
+		d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Verify: tv, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
+		if _, err := pool.Complete(ctx, n.cli, n.job, id, epoch, d); err != nil {
+			return n.stepsInterrupted(ctx, log, id, epoch, fmt.Errorf("record the steps done: %w", err))
+		}
+		log.Info("table steps done", "steps", stepsLine(steps))
+		return nil
+	case errors.Is(err, errStepsLost):
+		log.Warn("table steps taken over by another node; dropping them", "err", err)
+		return nil
+	case stepFailed(err):
 		log.Error("table steps failed", "err", err)
 		file := rec.IndexSource
 		if file == "" || file == "target" {
 			file = id
 		}
 		f := meta.Failed{Shard: id, File: file, Reason: err.Error(), Node: n.cfg.NodeID, At: time.Now().UTC()}
-		_, ferr := pool.Fail(ctx, n.cli, n.job, id, epoch, f)
-		return ferr
+		if _, ferr := pool.Fail(ctx, n.cli, n.job, id, epoch, f); ferr != nil {
+			return n.stepsInterrupted(ctx, log, id, epoch, fmt.Errorf("record the failure (%v): %w", err, ferr))
+		}
+		return nil
+	default:
+		return n.stepsInterrupted(ctx, log, id, epoch, err)
 	}
-	d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Verify: tv, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
-	if _, err := pool.Complete(ctx, n.cli, n.job, id, epoch, d); err != nil {
+}
+
+// stepsInterrupted hands a table's steps back after a transient error, for
+// this node or a peer to do again, and returns nil; or the error itself
+// when the node must stop.
+func (n *Node) stepsInterrupted(ctx context.Context, log *slog.Logger, id string, epoch int64, err error) error {
+	if ctx.Err() != nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		// The node stops or joins again; its claim goes with its lease.
+		n.releaseSteps(ctx, id, epoch, false)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return err
 	}
-	log.Info("table steps done", "steps", stepsLine(steps))
+	log.Warn("table steps interrupted; handing them back to be done again", "err", err)
+	n.releaseSteps(ctx, id, epoch, true)
+	pauseCtx(ctx, 2*stepPause)
 	return nil
+}
+
+// releaseSteps gives the table's steps back to the pool. With retry it
+// tries until the release goes through or ctx ends: a claim left on a
+// live lease would hold the table unworked until this node dies. (While
+// etcd stays away, the lease ends, and the session and ctx with it.)
+func (n *Node) releaseSteps(ctx context.Context, id string, epoch int64, retry bool) {
+	for pause := stepPause; ; pause = min(2*pause, 5*time.Second) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		err := meta.StepPool.Release(rctx, n.cli, n.job, id, epoch)
+		cancel()
+		if err == nil || !retry || ctx.Err() != nil {
+			if err != nil {
+				n.log.Debug("release of a table's steps failed; the lease will free them", "table", id, "err", err)
+			}
+			return
+		}
+		n.log.Warn("could not hand a table's steps back; trying again", "table", id, "err", err)
+		pauseCtx(ctx, pause)
+	}
+}
+
+// pauseCtx sleeps for d or until ctx ends.
+func pauseCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
 }
 
 func stepsLine(steps []meta.StepResult) string {
@@ -364,7 +453,7 @@ func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, 
 			return nil, err
 		}
 		if !owned {
-			return nil, &stepError{fmt.Errorf("table %s: lost the claim of its steps", id)}
+			return nil, fmt.Errorf("table %s: %w", id, errStepsLost)
 		}
 	}
 	detail := vt.Mode
