@@ -571,90 +571,193 @@ func (n *Node) fastReorg(ctx context.Context) string {
 	return "TiDB fast reorg off: set tidb_ddl_enable_fast_reorg = ON for faster builds"
 }
 
+// otherBuild is an index build of a table that another connection runs:
+// a dead claimer's ALTER TABLE still running on MariaDB or MySQL, or its
+// DDL job on TiDB.
+type otherBuild struct {
+	name     string // for the log, the step's detail and errors
+	id       string // the same build across looks: DDL job or connection id
+	progress string // what changes while it works: states, row counts
+	// working: the server says it is building (MariaDB and MySQL: the
+	// ALTER's state is not "Waiting for ..."; TiDB: the job is in its
+	// write-reorganization state, the backfill, which reports no progress
+	// on some paths). Such a build is never given up on.
+	working bool
+	paused  bool // a TiDB DDL job paused (ADMIN PAUSE DDL JOBS)
+}
+
+// otherBuildStall is how long another connection's index build may stay
+// blocked (neither working nor changing state: behind another
+// transaction's metadata lock, say) or paused before storm stops waiting
+// for it and fails the table, naming it; otherBuildPoll is how often it
+// looks. Tests shorten both.
+var otherBuildStall, otherBuildPoll = time.Hour, 500 * time.Millisecond
+
+// otherBuildWarnEvery spaces the warnings about a paused build.
+const otherBuildWarnEvery = 5 * time.Minute
+
 // waitOtherBuild waits while another connection adds indexes to the
-// table, and names what it waited for ("" if nothing).
+// table, and names what it waited for ("" if nothing). It gives up, and
+// fails the table, when the same build has shown no progress for
+// otherBuildStall: a paused DDL job is waited for as TiDB's own client of
+// that ALTER waits (a DBA who pauses a build means to resume it), for as
+// long.
 func (n *Node) waitOtherBuild(ctx context.Context, s meta.TableStep) (string, error) {
+	table := stepID(s.DB, s.Table)
 	var waited string
+	var last *otherBuild
+	var since, warned time.Time
 	for {
-		other, err := n.otherBuild(ctx, s)
-		if err != nil || other == "" {
+		b, err := n.findOtherBuild(ctx, s)
+		if err != nil || b == nil {
 			return waited, err
 		}
-		if waited == "" {
-			n.log.Info("another connection is building the table's indexes; waiting for it", "table", stepID(s.DB, s.Table), "build", other)
+		now := time.Now()
+		switch {
+		case last == nil:
+			n.log.Info("another connection is building the table's indexes; waiting for it", "table", table, "build", b.name)
+			since = now
+		case b.id != last.id:
+			n.log.Info("another build of the table's indexes; waiting for it", "table", table, "build", b.name)
+			since = now
+		case (b.working || b.progress != last.progress) && !b.paused:
+			since = now
 		}
-		waited = other
+		if b.paused && (last == nil || !last.paused || now.Sub(warned) >= otherBuildWarnEvery) {
+			n.log.Warn("the DDL job building the table's indexes is paused; waiting for it to be resumed",
+				"table", table, "build", b.name, "resume", "ADMIN RESUME DDL JOBS "+b.id, "gives_up_in", (otherBuildStall - now.Sub(since)).Round(time.Second))
+			warned = now
+		}
+		if stalled := now.Sub(since); stalled >= otherBuildStall {
+			how := "has been blocked (no progress)"
+			fix := "see what holds it (a long transaction on the table holds its metadata lock)"
+			if b.paused {
+				how, fix = "has been paused", "resume it (ADMIN RESUME DDL JOBS "+b.id+") or cancel it (ADMIN CANCEL DDL JOBS "+b.id+")"
+			}
+			return waited, &stepError{fmt.Errorf("table %s: %s, building its indexes, %s for %s; storm stopped waiting for it: %s, then run storm job retry",
+				table, b.name, how, stalled.Round(time.Second), fix)}
+		}
+		last, waited = b, b.name
 		select {
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(otherBuildPoll):
 		case <-ctx.Done():
 			return waited, ctx.Err()
 		}
 	}
 }
 
-// otherBuild names an index build of the table in progress elsewhere: on
-// TiDB an add-index DDL job not finished, on MariaDB and MySQL an ALTER
-// TABLE of storm's form in the process list.
-func (n *Node) otherBuild(ctx context.Context, s meta.TableStep) (string, error) {
+// findOtherBuild finds an index build of the table in progress elsewhere:
+// on TiDB an add-index DDL job not finished, on MariaDB and MySQL an ALTER
+// TABLE of storm's form in the process list. nil: none.
+func (n *Node) findOtherBuild(ctx context.Context, s meta.TableStep) (*otherBuild, error) {
 	db := n.target.DB()
 	if n.target.IsTiDB() {
 		return tidbIndexJob(ctx, db, s.DB, s.Table)
 	}
 	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace("ALTER TABLE "+quoteIdent(s.DB)+"."+quoteIdent(s.Table)+" ADD ") + "%"
-	var id int64
-	err := db.QueryRowContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE ? LIMIT 1", like).Scan(&id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("process list: %w", err)
-	}
-	return fmt.Sprintf("connection %d's ALTER TABLE", id), nil
-}
-
-// tidbIndexJob finds an unfinished add-index DDL job of the table.
-func tidbIndexJob(ctx context.Context, db *sql.DB, schema, table string) (string, error) {
-	rows, err := db.QueryContext(ctx, "ADMIN SHOW DDL JOBS 100")
+	rows, err := db.QueryContext(ctx, "SELECT * FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE ? ORDER BY ID LIMIT 1", like)
 	if err != nil {
-		return "", fmt.Errorf("admin show ddl jobs: %w", err)
+		return nil, fmt.Errorf("process list: %w", err)
 	}
 	defer rows.Close()
+	row, err := nextRow(rows)
+	if err != nil || row == nil {
+		return nil, err
+	}
+	// An ALTER that builds says so ("altering table", "copy to tmp
+	// table", ...), without a measure of progress for an in-place index
+	// build; one blocked says "Waiting for table metadata lock".
+	state := row["STATE"]
+	return &otherBuild{id: row["ID"], name: fmt.Sprintf("connection %s's ALTER TABLE (%s)", row["ID"], state), progress: state,
+		working: !strings.HasPrefix(strings.ToLower(state), "waiting for")}, nil
+}
+
+// nextRow reads the next row by upper-case column name; nil at the end.
+func nextRow(rows *sql.Rows) (map[string]string, error) {
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
 	cols, err := rows.Columns()
 	if err != nil {
-		return "", err
-	}
-	at := map[string]int{}
-	for i, c := range cols {
-		at[strings.ToUpper(c)] = i
+		return nil, err
 	}
 	vals := make([]sql.NullString, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	get := func(name string) string {
-		if i, ok := at[name]; ok {
-			return vals[i].String
-		}
-		return ""
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return "", err
+	row := make(map[string]string, len(cols))
+	for i, c := range cols {
+		row[strings.ToUpper(c)] = vals[i].String
+	}
+	return row, nil
+}
+
+// tidbIndexJob finds an unfinished DDL job that adds an index to the
+// table: an ADD INDEX job, or a multi-schema change (an ALTER of several
+// clauses) with an add-index sub-job. ADMIN SHOW DDL JOBS lists a
+// multi-schema change as its job's row followed by a row per sub-job
+// ("add index /* subjob */"); only the job's own state says whether it is
+// over: a sub-job's row keeps a state of its own ("running" under a paused
+// job, and whatever it had when the job was rolled back).
+func tidbIndexJob(ctx context.Context, db *sql.DB, schema, table string) (*otherBuild, error) {
+	rows, err := db.QueryContext(ctx, "ADMIN SHOW DDL JOBS 100")
+	if err != nil {
+		return nil, fmt.Errorf("admin show ddl jobs: %w", err)
+	}
+	defer rows.Close()
+	type job struct {
+		id, typ, state string
+		addsIndex      bool
+		reorg          bool
+		progress       []string
+	}
+	var order []*job
+	jobs := map[string]*job{}
+	for {
+		row, err := nextRow(rows)
+		if err != nil {
+			return nil, err
 		}
-		if !strings.EqualFold(get("DB_NAME"), schema) || !strings.EqualFold(get("TABLE_NAME"), table) {
+		if row == nil {
+			break
+		}
+		if !strings.EqualFold(row["DB_NAME"], schema) || !strings.EqualFold(row["TABLE_NAME"], table) {
 			continue
 		}
-		if !strings.Contains(strings.ToLower(get("JOB_TYPE")), "add index") {
-			continue
+		j := jobs[row["JOB_ID"]]
+		if j == nil {
+			j = &job{id: row["JOB_ID"]}
+			jobs[j.id] = j
+			order = append(order, j)
 		}
-		switch strings.ToLower(get("STATE")) {
+		typ := strings.ToLower(row["JOB_TYPE"])
+		sub := strings.Contains(typ, "/* subjob */")
+		if !sub {
+			j.typ, j.state = row["JOB_TYPE"], strings.ToLower(row["STATE"])
+		}
+		if strings.HasPrefix(typ, "add index") {
+			j.addsIndex = true
+		}
+		j.progress = append(j.progress, row["STATE"]+"/"+row["SCHEMA_STATE"]+"/"+row["ROW_COUNT"])
+		j.reorg = j.reorg || strings.EqualFold(row["SCHEMA_STATE"], "write reorganization")
+	}
+	for _, j := range order {
+		if !j.addsIndex || j.state == "" {
+			continue // not ours to wait for; or a sub-job row without its job's (not seen)
+		}
+		switch j.state {
 		case "synced", "done", "cancelled", "rollback done":
 			continue
 		}
-		return fmt.Sprintf("DDL job %s (%s, %s)", get("JOB_ID"), get("JOB_TYPE"), get("STATE")), nil
+		return &otherBuild{id: j.id, name: fmt.Sprintf("DDL job %s (%s, %s)", j.id, j.typ, j.state),
+			progress: strings.Join(j.progress, ","), working: j.state == "running" && j.reorg,
+			paused: j.state == "paused" || j.state == "pausing"}, nil
 	}
-	return "", rows.Err()
+	return nil, nil
 }
 
 // indexShape is an index as information_schema.STATISTICS shows it.

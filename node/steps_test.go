@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -184,5 +185,69 @@ func TestTableStepsRefusedFails(t *testing.T) {
 	}
 	if got := string(resp.Kvs[0].Value); !strings.Contains(got, "`k_b`") || !strings.Contains(got, id) {
 		t.Errorf("failed record %s, want it to name %s and `k_b`", got, id)
+	}
+}
+
+// waitBuildBounds shortens how long waitOtherBuild waits for a build that
+// makes no progress, for the test.
+func waitBuildBounds(t *testing.T, stall time.Duration) {
+	old, oldPoll := otherBuildStall, otherBuildPoll
+	otherBuildStall, otherBuildPoll = stall, 50*time.Millisecond
+	t.Cleanup(func() { otherBuildStall, otherBuildPoll = old, oldPoll })
+}
+
+// An ALTER TABLE of another connection blocked behind a transaction's
+// metadata lock is waited for only so long: then the table fails, naming
+// the connection; once the build has gone through, nothing is waited for.
+func TestWaitOtherBuildBlocked(t *testing.T) {
+	waitBuildBounds(t, time.Second)
+	e := newStepsEnv(t, "steps_blocked")
+	db := e.n.target.DB()
+	if _, err := db.ExecContext(e.ctx, "CREATE TABLE `steps_blocked`.`t` (id INT PRIMARY KEY, a INT)"); err != nil {
+		t.Fatal(err)
+	}
+	s := meta.TableStep{DB: e.db, Table: "t"}
+	lock, err := db.Conn(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	for _, q := range []string{"BEGIN", "SELECT * FROM `steps_blocked`.`t`"} {
+		if _, err := lock.ExecContext(e.ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alter := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(e.ctx, "ALTER TABLE `steps_blocked`.`t` ADD KEY `k_a` (`a`)")
+		alter <- err
+	}()
+	// It goes through states of its own ("setup", ...) before it waits.
+	var b *otherBuild
+	for b == nil || !strings.Contains(b.name, "Waiting for table metadata lock") {
+		if b, err = e.n.findOtherBuild(e.ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b.working {
+		t.Fatalf("the ALTER behind the lock counts as working: %+v", b)
+	}
+	wctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	_, err = e.n.waitOtherBuild(wctx, s)
+	var se *stepError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "connection "+b.id+"'s ALTER TABLE") || !strings.Contains(err.Error(), "steps_blocked.t") {
+		t.Fatalf("waitOtherBuild: %v, want a step failure naming the table and connection %s", err, b.id)
+	}
+	t.Logf("gave up: %v", err)
+	if _, err := lock.ExecContext(e.ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-alter; err != nil {
+		t.Fatal(err)
+	}
+	if waited, err := e.n.waitOtherBuild(wctx, s); waited != "" || err != nil {
+		t.Fatalf("after the build: waited for %q, %v", waited, err)
 	}
 }
