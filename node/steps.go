@@ -808,36 +808,46 @@ func (n *Node) checkIndexes(ctx context.Context, s meta.TableStep, rec meta.Plan
 	if err != nil {
 		return "", err
 	}
+	if bad := indexDiffs(rec.Indexes, have, rec.ForeignKeys, rec.IndexSource, nil); len(bad) > 0 {
+		return "", &stepError{fmt.Errorf("table %s: its indexes differ from %s: %s", stepID(s.DB, s.Table), rec.IndexSource, strings.Join(bad, "; "))}
+	}
+	return fmt.Sprintf("%d index(es) as in %s", len(rec.Indexes), rec.IndexSource), nil
+}
+
+// indexDiffs says how the target's indexes (have) differ from want: each
+// one missing (unless missingOK allows it), different, or extra (not in
+// from; allowed on a table with foreign keys, for which the server may add
+// its own).
+func indexDiffs(want []source.Index, have map[string]*indexShape, foreignKeys int, from string, missingOK func(source.Index) bool) []string {
 	var bad []string
-	want := map[string]bool{}
-	for _, ix := range rec.Indexes {
+	wanted := map[string]bool{}
+	for _, ix := range want {
 		key := strings.ToLower(ix.Name)
-		want[key] = true
+		wanted[key] = true
 		got := have[key]
 		if got == nil {
-			bad = append(bad, fmt.Sprintf("index %s is missing", quoteIdent(ix.Name)))
+			if missingOK == nil || !missingOK(ix) {
+				bad = append(bad, fmt.Sprintf("index %s is missing", quoteIdent(ix.Name)))
+			}
 			continue
 		}
 		if why := sameIndex(ix, got); why != "" {
 			bad = append(bad, fmt.Sprintf("index %s %s", quoteIdent(ix.Name), why))
 		}
 	}
-	if rec.ForeignKeys == 0 {
+	if foreignKeys == 0 {
 		var extra []string
 		for key, got := range have {
-			if !want[key] {
+			if !wanted[key] {
 				extra = append(extra, quoteIdent(got.name))
 			}
 		}
 		sort.Strings(extra)
 		if len(extra) > 0 {
-			bad = append(bad, "index(es) not in "+rec.IndexSource+": "+strings.Join(extra, ", "))
+			bad = append(bad, "index(es) not in "+from+": "+strings.Join(extra, ", "))
 		}
 	}
-	if len(bad) > 0 {
-		return "", &stepError{fmt.Errorf("table %s: its indexes differ from %s: %s", stepID(s.DB, s.Table), rec.IndexSource, strings.Join(bad, "; "))}
-	}
-	return fmt.Sprintf("%d index(es) as in %s", len(rec.Indexes), rec.IndexSource), nil
+	return bad
 }
 
 // sameIndex says how the target's index differs from the definition.
