@@ -99,6 +99,12 @@ func newStepsEnv(t *testing.T, db string) *stepsEnv {
 	return e
 }
 
+func (e *stepsEnv) logText() string {
+	e.log.mu.Lock()
+	defer e.log.mu.Unlock()
+	return e.log.b.String()
+}
+
 // has says whether the key exists in etcd.
 func (e *stepsEnv) has(kind meta.Kind, id string) bool {
 	e.t.Helper()
@@ -109,16 +115,12 @@ func (e *stepsEnv) has(kind meta.Kind, id string) bool {
 	return len(resp.Kvs) > 0
 }
 
-// A transient error inside a table's steps (here the database out of
-// reach) hands the steps back to the pool, claim released and the table
-// not failed, and does not stop the node; once the database is back the
-// next claimer does them, building the deferred index once.
-func TestTableStepsTransientErrorReleases(t *testing.T) {
-	defer func(tries int, pause time.Duration) { stepTries, stepPause = tries, pause }(stepTries, stepPause)
-	stepTries, stepPause = 2, 50*time.Millisecond
-	e := newStepsEnv(t, "steps_transient")
-	if _, err := e.n.target.DB().ExecContext(e.ctx, "CREATE TABLE `steps_transient`.`t` (id INT PRIMARY KEY, a INT)"); err != nil {
-		t.Fatal(err)
+// deferredTable makes table t with one deferred index to build, and its
+// record and step item in etcd.
+func (e *stepsEnv) deferredTable() (meta.TableStep, string, *view[meta.Shard]) {
+	e.t.Helper()
+	if _, err := e.n.target.DB().ExecContext(e.ctx, "CREATE TABLE `"+e.db+"`.`t` (id INT PRIMARY KEY, a INT)"); err != nil {
+		e.t.Fatal(err)
 	}
 	s := meta.TableStep{DB: e.db, Table: "t"}
 	id := stepID(s.DB, s.Table)
@@ -128,23 +130,34 @@ func TestTableStepsTransientErrorReleases(t *testing.T) {
 	}}
 	for k, v := range map[string]string{e.n.job.Key(meta.KindTables, id): meta.Encode(rec), e.n.job.Key(meta.KindSteps, id): meta.Encode(s)} {
 		if _, err := e.cli.Put(e.ctx, k, v); err != nil {
-			t.Fatal(err)
+			e.t.Fatal(err)
 		}
 	}
-	iv := newView[meta.Shard](e.n.job, meta.ImportPool, "n1", e.n.log)
+	return s, id, newView[meta.Shard](e.n.job, meta.ImportPool, "n1", e.n.log)
+}
+
+// A transient error inside a table's steps (here the database out of
+// reach) hands the steps back to the pool, claim released and the table
+// not failed, and does not stop the node; once the database is back the
+// next claimer does them, building the deferred index once.
+func TestTableStepsTransientErrorReleases(t *testing.T) {
+	defer func(tries int, pause time.Duration) { stepTries, stepPause = tries, pause }(stepTries, stepPause)
+	stepTries, stepPause = 2, 50*time.Millisecond
+	e := newStepsEnv(t, "steps_transient")
+	s, id, iv := e.deferredTable()
 
 	e.proxy.Block()
 	if err := e.n.tableSteps(e.ctx, e.sess, iv, id, s); err != nil {
-		t.Fatalf("tableSteps with the database away: %v, want nil (the node goes on)\n%s", err, e.log.b.String())
+		t.Fatalf("tableSteps with the database away: %v, want nil (the node goes on)\n%s", err, e.logText())
 	}
 	if e.has(meta.KindStepsFailed, id) || e.has(meta.KindStepsDone, id) {
-		t.Fatalf("the table was settled by a transient error:\n%s", e.log.b.String())
+		t.Fatalf("the table was settled by a transient error:\n%s", e.logText())
 	}
 	if e.has(meta.KindStepClaims, id) {
-		t.Fatalf("the claim of the steps is still held after a transient error:\n%s", e.log.b.String())
+		t.Fatalf("the claim of the steps is still held after a transient error:\n%s", e.logText())
 	}
-	if !strings.Contains(e.log.b.String(), "handing them back") {
-		t.Errorf("no log line says the steps were handed back:\n%s", e.log.b.String())
+	if !strings.Contains(e.logText(), "handing them back") {
+		t.Errorf("no log line says the steps were handed back:\n%s", e.logText())
 	}
 
 	e.proxy.Heal()
@@ -152,7 +165,7 @@ func TestTableStepsTransientErrorReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !e.has(meta.KindStepsDone, id) || e.has(meta.KindStepsFailed, id) {
-		t.Fatalf("the retried steps did not complete:\n%s", e.log.b.String())
+		t.Fatalf("the retried steps did not complete:\n%s", e.logText())
 	}
 	var n int
 	if err := e.n.target.DB().QueryRowContext(e.ctx, "SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 't' AND INDEX_NAME = 'k_a'", e.db).Scan(&n); err != nil || n != 1 {
@@ -181,7 +194,7 @@ func TestTableStepsRefusedFails(t *testing.T) {
 	}
 	resp, err := e.cli.Get(e.ctx, e.n.job.Key(meta.KindStepsFailed, id))
 	if err != nil || len(resp.Kvs) == 0 {
-		t.Fatalf("no failed record (%v):\n%s", err, e.log.b.String())
+		t.Fatalf("no failed record (%v):\n%s", err, e.logText())
 	}
 	if got := string(resp.Kvs[0].Value); !strings.Contains(got, "`k_b`") || !strings.Contains(got, id) {
 		t.Errorf("failed record %s, want it to name %s and `k_b`", got, id)
