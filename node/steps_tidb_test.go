@@ -54,6 +54,14 @@ func TestTiDBOtherBuild(t *testing.T) {
 	if err := exec("ALTER TABLE ob.t ADD KEY ka2 (a), ADD UNIQUE KEY ub (b), ADD KEY kc2 (c)"); err == nil {
 		t.Fatal("the ALTER adding a UNIQUE key over duplicates went through")
 	}
+	// And an ALTER of other clauses with its ADD INDEX, done and rolled
+	// back: a sub-job each.
+	if err := exec("ALTER TABLE ob.t ADD COLUMN d INT, ADD KEY kd (c), MODIFY COLUMN b BIGINT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec("ALTER TABLE ob.t ADD COLUMN e INT, ADD KEY ke (a), ADD UNIQUE KEY ub2 (b)"); err == nil {
+		t.Fatal("the ALTER adding a UNIQUE key over duplicates went through")
+	}
 	st := meta.TableStep{DB: "ob", Table: "t"}
 	jobs := func() string {
 		rows, err := addIndexJobRows(ctx, tg)
