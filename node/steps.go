@@ -701,8 +701,9 @@ func nextRow(rows *sql.Rows) (map[string]string, error) {
 // clauses) with an add-index sub-job. ADMIN SHOW DDL JOBS lists a
 // multi-schema change as its job's row followed by a row per sub-job
 // ("add index /* subjob */"); only the job's own state says whether it is
-// over: a sub-job's row keeps a state of its own ("running" under a paused
-// job, and whatever it had when the job was rolled back).
+// over, or paused: a sub-job's row keeps a state of its own ("running"
+// under a paused job, as the TiDB test server shows), which TiDB sets
+// apart from the job's (node/steps_tidb_test.go).
 func tidbIndexJob(ctx context.Context, db *sql.DB, schema, table string) (*otherBuild, error) {
 	rows, err := db.QueryContext(ctx, "ADMIN SHOW DDL JOBS 100")
 	if err != nil {
