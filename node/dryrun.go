@@ -246,6 +246,9 @@ func (d *DryRun) checkSource(ctx context.Context, cfg Config, src meta.SourceDir
 		if tb.SchemaFile != "" && cfg.Spec.Import.DeferIndexes != "off" && !cfg.Spec.Import.Incremental {
 			d.checkDeferred(tb)
 		}
+		if t != nil && pt.Exists && tb.SchemaFile != "" && !cfg.Spec.Import.Incremental {
+			d.checkExistingIndexes(ctx, t, tb, cfg.Spec.Import.DeferIndexes != "off")
+		}
 		var tableChunks []source.Chunk
 		for _, f := range tb.Files {
 			d.checkFile(f)
@@ -292,6 +295,27 @@ func (d *DryRun) checkDeferred(tb source.Table) {
 		detail = strings.Join(names, ", ")
 	}
 	d.check("deferred indexes of "+tb.DB+"."+tb.Name, err, detail, "fix the key in the schema file")
+}
+
+// checkExistingIndexes compares an existing table's indexes with its
+// schema file's, as the plan will (existingIndexes).
+func (d *DryRun) checkExistingIndexes(ctx context.Context, t *sink.Target, tb source.Table, deferOn bool) {
+	stmt, err := source.ReadSchemaNamed(tb.SchemaFile, tb.Name)
+	if err != nil {
+		return // checkSchema says so
+	}
+	def, err := source.ParseCreateTable(stmt)
+	if err != nil {
+		return // the plan runs it as written and checks no index
+	}
+	if deferOn && def.Defer() != nil {
+		return // checkDeferred says so
+	}
+	bad, err := existingIndexes(ctx, t.DB(), tb, def, t.IsTiDB())
+	if err == nil && bad != "" {
+		err = errors.New(bad)
+	}
+	d.check("indexes of "+tb.DB+"."+tb.Name, err, "as in "+tb.SchemaFile, existingIndexesFix)
 }
 
 func (d *DryRun) checkEmpty(ctx context.Context, db *sql.DB, ref string) {

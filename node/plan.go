@@ -508,6 +508,18 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 		if def != nil {
 			pt.Indexes = n.expectedIndexes(def)
 		}
+		if def != nil && t.SchemaFile != "" && !pt.Created {
+			// A table that was there before the job: its indexes must be
+			// the schema file's now, before any row is written, rather
+			// than after its whole load.
+			bad, err := existingIndexes(ctx, db, t, def, n.target.IsTiDB())
+			if err != nil {
+				return pt, err
+			}
+			if bad != "" {
+				return pt, election.Fail(fmt.Errorf("%s (%s)", bad, existingIndexesFix))
+			}
+		}
 	}
 	absent := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 	ok, err := l.CommitIf(ctx, []clientv3.Cmp{absent}, clientv3.OpPut(key, meta.Encode(pt)))
@@ -528,10 +540,41 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 	return pt, nil
 }
 
+// existingIndexes compares the indexes of a table that exists before the
+// job (empty, not incremental) with its schema file's, def, its deferred
+// keys marked, and says how they differ ("" when they agree), naming the
+// schema file, the table and each index. A deferred key may be missing:
+// the table's steps build it (and a plan leader that died on TiDB, after
+// it created the table without them and before it recorded it, left it
+// so). A re-plan of a table recorded earlier does not come here: its
+// record holds.
+func existingIndexes(ctx context.Context, db *sql.DB, t source.Table, def *source.TableDef, tidb bool) (string, error) {
+	have, err := targetIndexes(ctx, db, t.DB, t.Name)
+	if err != nil {
+		return "", err
+	}
+	var want []source.Index
+	for _, ix := range def.Indexes {
+		if !ignoredBy(tidb, ix) {
+			want = append(want, ix)
+		}
+	}
+	bad := indexDiffs(want, have, len(def.ForeignKeys), "the schema file", func(ix source.Index) bool { return ix.Deferred })
+	if len(bad) == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("%s: table %s.%s exists in the target with other indexes than its schema file's: %s",
+		t.SchemaFile, quoteIdent(t.DB), quoteIdent(t.Name), strings.Join(bad, "; ")), nil
+}
+
+const existingIndexesFix = "drop the empty table to have storm create it, or make its indexes and the schema file's agree"
+
 // ignoredByTarget: TiDB parses FULLTEXT and SPATIAL keys and makes no
 // index of them, from a CREATE TABLE or an ALTER TABLE alike.
-func (n *Node) ignoredByTarget(ix source.Index) bool {
-	return n.target.IsTiDB() && (ix.Kind == source.IndexFulltext || ix.Kind == source.IndexSpatial)
+func (n *Node) ignoredByTarget(ix source.Index) bool { return ignoredBy(n.target.IsTiDB(), ix) }
+
+func ignoredBy(tidb bool, ix source.Index) bool {
+	return tidb && (ix.Kind == source.IndexFulltext || ix.Kind == source.IndexSpatial)
 }
 
 // keepIgnored leaves the keys the target ignores in the CREATE TABLE, as

@@ -3,18 +3,22 @@ package node
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 
+	"storm/import/sink"
 	"storm/import/source"
 	"storm/jobctl"
 	"storm/meta"
@@ -228,60 +232,145 @@ type stepError struct{ err error }
 func (e *stepError) Error() string { return e.err.Error() }
 func (e *stepError) Unwrap() error { return e.err }
 
-// tableSteps claims a table's steps and does them.
+// errStepsLost: a peer holds the table's steps now (this node's claim
+// ended); they are its to finish.
+var errStepsLost = errors.New("lost the claim of the table's steps")
+
+// stepTries is how often a table's steps are tried in a row on a transient
+// error before the claim is handed back; stepPause is the first pause
+// between tries (tests shorten it).
+var stepTries, stepPause = 3, time.Second
+
+// stepFailed tells a genuine failure of a table's steps (the server refused
+// a statement, or the table's indexes differ from its definition), which
+// fails the table, from a transient one (etcd or the database out of reach
+// for a while, a lock wait timed out), after which the steps are handed
+// back to the pool to be done again: every step looks at the target before
+// it acts, so a redo does only what is left.
+func stepFailed(err error) bool {
+	var se *stepError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	// A record in etcd that can't be read reads no better elsewhere.
+	return errors.As(err, &se) || sink.ServerRefused(err) || errors.As(err, &syn) || errors.As(err, &typ)
+}
+
+// tableSteps claims a table's steps and does them. It returns an error
+// only when the node must stop (ctx ended, or its etcd session is gone):
+// a table whose steps fail for good is recorded as failed, and one
+// interrupted by a transient error is handed back for this node or a peer
+// to do again.
 func (n *Node) tableSteps(ctx context.Context, sess *concurrency.Session, iv *view[meta.Shard], id string, s meta.TableStep) error {
 	pool := meta.StepPool
 	epoch, ok, err := pool.Claim(ctx, n.cli, n.job, id, n.cfg.NodeID, sess.Lease())
-	if err != nil || !ok {
-		return err
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return err
+		}
+		// Claim retries etcd's transient errors itself; whatever else
+		// refused it, nothing was claimed: try again later.
+		n.log.Warn("could not claim a table's steps; trying again later", "table", id, "err", err)
+		pauseCtx(ctx, stepPause)
+		return nil
+	}
+	if !ok {
+		return nil
 	}
 	n.metrics.stepStarted(id)
 	defer n.metrics.stepEnded(id)
 	log := n.log.With("table", id, "epoch", epoch)
-	rec, _, err := n.tableRecord(ctx, n.job.Key(meta.KindTables, id))
-	if err != nil {
-		return err
-	}
+	var rec meta.PlanTable
 	var steps []meta.StepResult
 	var tv *meta.TableVerify
 	var ac *meta.AdminChecksum
 	for try := 1; ; try++ {
-		steps, ac, err = n.doSteps(ctx, log, s, rec)
+		rec, _, err = n.tableRecord(ctx, n.job.Key(meta.KindTables, id))
+		if err == nil {
+			steps, ac, err = n.doSteps(ctx, log, s, rec)
+		}
 		if err == nil {
 			tv, err = n.planVerify(ctx, iv, id, epoch, s, rec, &steps)
 		}
-		var se *stepError
-		if err == nil || ctx.Err() != nil || errors.As(err, &se) || try == 5 {
+		if err == nil || ctx.Err() != nil || stepFailed(err) || errors.Is(err, errStepsLost) || try >= stepTries {
 			break
 		}
 		log.Warn("table steps failed; trying again", "try", try, "err", err)
-		select {
-		case <-time.After(time.Duration(try) * time.Second):
-		case <-ctx.Done():
-		}
+		pauseCtx(ctx, time.Duration(try)*stepPause)
 	}
-	if ctx.Err() != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-		defer cancel()
-		_ = pool.Release(rctx, n.cli, n.job, id, epoch)
+	switch {
+	case ctx.Err() != nil:
+		n.releaseSteps(ctx, id, epoch, false)
 		return ctx.Err()
-	}
-	if err != nil {
+	case err == nil:
+		d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Verify: tv, AdminChecksum: ac, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
+		if _, err := pool.Complete(ctx, n.cli, n.job, id, epoch, d); err != nil {
+			return n.stepsInterrupted(ctx, log, id, epoch, fmt.Errorf("record the steps done: %w", err))
+		}
+		log.Info("table steps done", "steps", stepsLine(steps))
+		return nil
+	case errors.Is(err, errStepsLost):
+		log.Warn("table steps taken over by another node; dropping them", "err", err)
+		return nil
+	case stepFailed(err):
 		log.Error("table steps failed", "err", err)
 		file := rec.IndexSource
 		if file == "" || file == "target" {
 			file = id
 		}
 		f := meta.Failed{Shard: id, File: file, Reason: err.Error(), Node: n.cfg.NodeID, At: time.Now().UTC()}
-		_, ferr := pool.Fail(ctx, n.cli, n.job, id, epoch, f)
-		return ferr
+		if _, ferr := pool.Fail(ctx, n.cli, n.job, id, epoch, f); ferr != nil {
+			return n.stepsInterrupted(ctx, log, id, epoch, fmt.Errorf("record the failure (%v): %w", err, ferr))
+		}
+		return nil
+	default:
+		return n.stepsInterrupted(ctx, log, id, epoch, err)
 	}
-	d := meta.StepsDone{DB: s.DB, Table: s.Table, Steps: steps, Verify: tv, AdminChecksum: ac, Node: n.cfg.NodeID, Epoch: epoch, At: time.Now().UTC()}
-	if _, err := pool.Complete(ctx, n.cli, n.job, id, epoch, d); err != nil {
+}
+
+// stepsInterrupted hands a table's steps back after a transient error, for
+// this node or a peer to do again, and returns nil; or the error itself
+// when the node must stop.
+func (n *Node) stepsInterrupted(ctx context.Context, log *slog.Logger, id string, epoch int64, err error) error {
+	if ctx.Err() != nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		// The node stops or joins again; its claim goes with its lease.
+		n.releaseSteps(ctx, id, epoch, false)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return err
 	}
-	log.Info("table steps done", "steps", stepsLine(steps))
+	log.Warn("table steps interrupted; handing them back to be done again", "err", err)
+	n.releaseSteps(ctx, id, epoch, true)
+	pauseCtx(ctx, 2*stepPause)
 	return nil
+}
+
+// releaseSteps gives the table's steps back to the pool. With retry it
+// tries until the release goes through or ctx ends: a claim left on a
+// live lease would hold the table unworked until this node dies. (While
+// etcd stays away, the lease ends, and the session and ctx with it.)
+func (n *Node) releaseSteps(ctx context.Context, id string, epoch int64, retry bool) {
+	for pause := stepPause; ; pause = min(2*pause, 5*time.Second) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		err := meta.StepPool.Release(rctx, n.cli, n.job, id, epoch)
+		cancel()
+		if err == nil || !retry || ctx.Err() != nil {
+			if err != nil {
+				n.log.Debug("release of a table's steps failed; the lease will free them", "table", id, "err", err)
+			}
+			return
+		}
+		n.log.Warn("could not hand a table's steps back; trying again", "table", id, "err", err)
+		pauseCtx(ctx, pause)
+	}
+}
+
+// pauseCtx sleeps for d or until ctx ends.
+func pauseCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
 }
 
 func stepsLine(steps []meta.StepResult) string {
@@ -379,7 +468,7 @@ func (n *Node) planVerify(ctx context.Context, iv *view[meta.Shard], id string, 
 			return nil, err
 		}
 		if !owned {
-			return nil, &stepError{fmt.Errorf("table %s: lost the claim of its steps", id)}
+			return nil, fmt.Errorf("table %s: %w", id, errStepsLost)
 		}
 	}
 	detail := vt.Mode
@@ -497,90 +586,194 @@ func (n *Node) fastReorg(ctx context.Context) string {
 	return "TiDB fast reorg off: set tidb_ddl_enable_fast_reorg = ON for faster builds"
 }
 
+// otherBuild is an index build of a table that another connection runs:
+// a dead claimer's ALTER TABLE still running on MariaDB or MySQL, or its
+// DDL job on TiDB.
+type otherBuild struct {
+	name     string // for the log, the step's detail and errors
+	id       string // the same build across looks: DDL job or connection id
+	progress string // what changes while it works: states, row counts
+	// working: the server says it is building (MariaDB and MySQL: the
+	// ALTER's state is not "Waiting for ..."; TiDB: the job is in its
+	// write-reorganization state, the backfill, which reports no progress
+	// on some paths). Such a build is never given up on.
+	working bool
+	paused  bool // a TiDB DDL job paused (ADMIN PAUSE DDL JOBS)
+}
+
+// otherBuildStall is how long another connection's index build may stay
+// blocked (neither working nor changing state: behind another
+// transaction's metadata lock, say) or paused before storm stops waiting
+// for it and fails the table, naming it; otherBuildPoll is how often it
+// looks. Tests shorten both.
+var otherBuildStall, otherBuildPoll = time.Hour, 500 * time.Millisecond
+
+// otherBuildWarnEvery spaces the warnings about a paused build.
+const otherBuildWarnEvery = 5 * time.Minute
+
 // waitOtherBuild waits while another connection adds indexes to the
-// table, and names what it waited for ("" if nothing).
+// table, and names what it waited for ("" if nothing). It gives up, and
+// fails the table, when the same build has shown no progress for
+// otherBuildStall: a paused DDL job is waited for as TiDB's own client of
+// that ALTER waits (a DBA who pauses a build means to resume it), for as
+// long.
 func (n *Node) waitOtherBuild(ctx context.Context, s meta.TableStep) (string, error) {
+	table := stepID(s.DB, s.Table)
 	var waited string
+	var last *otherBuild
+	var since, warned time.Time
 	for {
-		other, err := n.otherBuild(ctx, s)
-		if err != nil || other == "" {
+		b, err := n.findOtherBuild(ctx, s)
+		if err != nil || b == nil {
 			return waited, err
 		}
-		if waited == "" {
-			n.log.Info("another connection is building the table's indexes; waiting for it", "table", stepID(s.DB, s.Table), "build", other)
+		now := time.Now()
+		switch {
+		case last == nil:
+			n.log.Info("another connection is building the table's indexes; waiting for it", "table", table, "build", b.name)
+			since = now
+		case b.id != last.id:
+			n.log.Info("another build of the table's indexes; waiting for it", "table", table, "build", b.name)
+			since = now
+		case (b.working || b.progress != last.progress) && !b.paused:
+			since = now
 		}
-		waited = other
+		if b.paused && (last == nil || !last.paused || now.Sub(warned) >= otherBuildWarnEvery) {
+			n.log.Warn("the DDL job building the table's indexes is paused; waiting for it to be resumed",
+				"table", table, "build", b.name, "resume", "ADMIN RESUME DDL JOBS "+b.id, "gives_up_in", (otherBuildStall - now.Sub(since)).Round(time.Second))
+			warned = now
+		}
+		if stalled := now.Sub(since); stalled >= otherBuildStall {
+			how := "has been blocked (no progress)"
+			fix := "see what holds it (a long transaction on the table holds its metadata lock)"
+			if b.paused {
+				how, fix = "has been paused", "resume it (ADMIN RESUME DDL JOBS "+b.id+") or cancel it (ADMIN CANCEL DDL JOBS "+b.id+")"
+			}
+			return waited, &stepError{fmt.Errorf("table %s: %s, building its indexes, %s for %s; storm stopped waiting for it: %s, then run storm job retry",
+				table, b.name, how, stalled.Round(time.Second), fix)}
+		}
+		last, waited = b, b.name
 		select {
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(otherBuildPoll):
 		case <-ctx.Done():
 			return waited, ctx.Err()
 		}
 	}
 }
 
-// otherBuild names an index build of the table in progress elsewhere: on
-// TiDB an add-index DDL job not finished, on MariaDB and MySQL an ALTER
-// TABLE of storm's form in the process list.
-func (n *Node) otherBuild(ctx context.Context, s meta.TableStep) (string, error) {
+// findOtherBuild finds an index build of the table in progress elsewhere:
+// on TiDB an add-index DDL job not finished, on MariaDB and MySQL an ALTER
+// TABLE of storm's form in the process list. nil: none.
+func (n *Node) findOtherBuild(ctx context.Context, s meta.TableStep) (*otherBuild, error) {
 	db := n.target.DB()
 	if n.target.IsTiDB() {
 		return tidbIndexJob(ctx, db, s.DB, s.Table)
 	}
 	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace("ALTER TABLE "+quoteIdent(s.DB)+"."+quoteIdent(s.Table)+" ADD ") + "%"
-	var id int64
-	err := db.QueryRowContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE ? LIMIT 1", like).Scan(&id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("process list: %w", err)
-	}
-	return fmt.Sprintf("connection %d's ALTER TABLE", id), nil
-}
-
-// tidbIndexJob finds an unfinished add-index DDL job of the table.
-func tidbIndexJob(ctx context.Context, db *sql.DB, schema, table string) (string, error) {
-	rows, err := db.QueryContext(ctx, "ADMIN SHOW DDL JOBS 100")
+	rows, err := db.QueryContext(ctx, "SELECT * FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE ? ORDER BY ID LIMIT 1", like)
 	if err != nil {
-		return "", fmt.Errorf("admin show ddl jobs: %w", err)
+		return nil, fmt.Errorf("process list: %w", err)
 	}
 	defer rows.Close()
+	row, err := nextRow(rows)
+	if err != nil || row == nil {
+		return nil, err
+	}
+	// An ALTER that builds says so ("altering table", "copy to tmp
+	// table", ...), without a measure of progress for an in-place index
+	// build; one blocked says "Waiting for table metadata lock".
+	state := row["STATE"]
+	return &otherBuild{id: row["ID"], name: fmt.Sprintf("connection %s's ALTER TABLE (%s)", row["ID"], state), progress: state,
+		working: !strings.HasPrefix(strings.ToLower(state), "waiting for")}, nil
+}
+
+// nextRow reads the next row by upper-case column name; nil at the end.
+func nextRow(rows *sql.Rows) (map[string]string, error) {
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
 	cols, err := rows.Columns()
 	if err != nil {
-		return "", err
-	}
-	at := map[string]int{}
-	for i, c := range cols {
-		at[strings.ToUpper(c)] = i
+		return nil, err
 	}
 	vals := make([]sql.NullString, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	get := func(name string) string {
-		if i, ok := at[name]; ok {
-			return vals[i].String
-		}
-		return ""
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
 	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return "", err
+	row := make(map[string]string, len(cols))
+	for i, c := range cols {
+		row[strings.ToUpper(c)] = vals[i].String
+	}
+	return row, nil
+}
+
+// tidbIndexJob finds an unfinished DDL job that adds an index to the
+// table: an ADD INDEX job, or a multi-schema change (an ALTER of several
+// clauses) with an add-index sub-job. ADMIN SHOW DDL JOBS lists a
+// multi-schema change as its job's row followed by a row per sub-job
+// ("add index /* subjob */"); only the job's own state says whether it is
+// over, or paused: a sub-job's row keeps a state of its own ("running"
+// under a paused job, as the TiDB test server shows), which TiDB sets
+// apart from the job's (node/steps_tidb_test.go).
+func tidbIndexJob(ctx context.Context, db *sql.DB, schema, table string) (*otherBuild, error) {
+	rows, err := db.QueryContext(ctx, "ADMIN SHOW DDL JOBS 100")
+	if err != nil {
+		return nil, fmt.Errorf("admin show ddl jobs: %w", err)
+	}
+	defer rows.Close()
+	type job struct {
+		id, typ, state string
+		addsIndex      bool
+		reorg          bool
+		progress       []string
+	}
+	var order []*job
+	jobs := map[string]*job{}
+	for {
+		row, err := nextRow(rows)
+		if err != nil {
+			return nil, err
 		}
-		if !strings.EqualFold(get("DB_NAME"), schema) || !strings.EqualFold(get("TABLE_NAME"), table) {
+		if row == nil {
+			break
+		}
+		if !strings.EqualFold(row["DB_NAME"], schema) || !strings.EqualFold(row["TABLE_NAME"], table) {
 			continue
 		}
-		if !strings.Contains(strings.ToLower(get("JOB_TYPE")), "add index") {
-			continue
+		j := jobs[row["JOB_ID"]]
+		if j == nil {
+			j = &job{id: row["JOB_ID"]}
+			jobs[j.id] = j
+			order = append(order, j)
 		}
-		switch strings.ToLower(get("STATE")) {
+		typ := strings.ToLower(row["JOB_TYPE"])
+		sub := strings.Contains(typ, "/* subjob */")
+		if !sub {
+			j.typ, j.state = row["JOB_TYPE"], strings.ToLower(row["STATE"])
+		}
+		if strings.HasPrefix(typ, "add index") {
+			j.addsIndex = true
+		}
+		j.progress = append(j.progress, row["STATE"]+"/"+row["SCHEMA_STATE"]+"/"+row["ROW_COUNT"])
+		j.reorg = j.reorg || strings.EqualFold(row["SCHEMA_STATE"], "write reorganization")
+	}
+	for _, j := range order {
+		if !j.addsIndex || j.state == "" {
+			continue // not ours to wait for; or a sub-job row without its job's (not seen)
+		}
+		switch j.state {
 		case "synced", "done", "cancelled", "rollback done":
 			continue
 		}
-		return fmt.Sprintf("DDL job %s (%s, %s)", get("JOB_ID"), get("JOB_TYPE"), get("STATE")), nil
+		return &otherBuild{id: j.id, name: fmt.Sprintf("DDL job %s (%s, %s)", j.id, j.typ, j.state),
+			progress: strings.Join(j.progress, ","), working: j.state == "running" && j.reorg,
+			paused: j.state == "paused" || j.state == "pausing"}, nil
 	}
-	return "", rows.Err()
+	return nil, nil
 }
 
 // indexShape is an index as information_schema.STATISTICS shows it.
@@ -631,36 +824,46 @@ func (n *Node) checkIndexes(ctx context.Context, s meta.TableStep, rec meta.Plan
 	if err != nil {
 		return "", err
 	}
+	if bad := indexDiffs(rec.Indexes, have, rec.ForeignKeys, rec.IndexSource, nil); len(bad) > 0 {
+		return "", &stepError{fmt.Errorf("table %s: its indexes differ from %s: %s", stepID(s.DB, s.Table), rec.IndexSource, strings.Join(bad, "; "))}
+	}
+	return fmt.Sprintf("%d index(es) as in %s", len(rec.Indexes), rec.IndexSource), nil
+}
+
+// indexDiffs says how the target's indexes (have) differ from want: each
+// one missing (unless missingOK allows it), different, or extra (not in
+// from; allowed on a table with foreign keys, for which the server may add
+// its own).
+func indexDiffs(want []source.Index, have map[string]*indexShape, foreignKeys int, from string, missingOK func(source.Index) bool) []string {
 	var bad []string
-	want := map[string]bool{}
-	for _, ix := range rec.Indexes {
+	wanted := map[string]bool{}
+	for _, ix := range want {
 		key := strings.ToLower(ix.Name)
-		want[key] = true
+		wanted[key] = true
 		got := have[key]
 		if got == nil {
-			bad = append(bad, fmt.Sprintf("index %s is missing", quoteIdent(ix.Name)))
+			if missingOK == nil || !missingOK(ix) {
+				bad = append(bad, fmt.Sprintf("index %s is missing", quoteIdent(ix.Name)))
+			}
 			continue
 		}
 		if why := sameIndex(ix, got); why != "" {
 			bad = append(bad, fmt.Sprintf("index %s %s", quoteIdent(ix.Name), why))
 		}
 	}
-	if rec.ForeignKeys == 0 {
+	if foreignKeys == 0 {
 		var extra []string
 		for key, got := range have {
-			if !want[key] {
+			if !wanted[key] {
 				extra = append(extra, quoteIdent(got.name))
 			}
 		}
 		sort.Strings(extra)
 		if len(extra) > 0 {
-			bad = append(bad, "index(es) not in "+rec.IndexSource+": "+strings.Join(extra, ", "))
+			bad = append(bad, "index(es) not in "+from+": "+strings.Join(extra, ", "))
 		}
 	}
-	if len(bad) > 0 {
-		return "", &stepError{fmt.Errorf("table %s: its indexes differ from %s: %s", stepID(s.DB, s.Table), rec.IndexSource, strings.Join(bad, "; "))}
-	}
-	return fmt.Sprintf("%d index(es) as in %s", len(rec.Indexes), rec.IndexSource), nil
+	return bad
 }
 
 // sameIndex says how the target's index differs from the definition.
