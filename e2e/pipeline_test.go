@@ -372,6 +372,63 @@ func TestE2EKillWhileIndexBuildRuns(t *testing.T) {
 	}
 }
 
+// SIGKILL of the plan leader after it recorded a table's indexes in etcd
+// and while its ALTER TABLE ... DROP INDEX of the deferred keys waits in
+// the server (orders exists, empty, with every index of its schema file,
+// and the test holds a metadata lock on it). MariaDB aborts a statement
+// waiting for a lock once its client is gone, so the DROP never runs; the
+// next leader plans again, waits for no ALTER of orders, and loads it with
+// its indexes in place, which its steps find built. The job succeeds with
+// each index once and every row. (On TiDB the DROP is a DDL job that
+// outlives its client: TestTiDBPlanLeaderKilledMidDrop.)
+func TestE2EPlanLeaderKilledMidDrop(t *testing.T) {
+	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "csv", Header: true})
+	db := e.db()
+	ctx := context.Background()
+	schema, err := os.ReadFile(filepath.Join(e.gen.Dir, e.gen.DB+".orders-schema.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"CREATE DATABASE `" + e.gen.DB + "`", "USE `" + e.gen.DB + "`", string(schema)} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	lock := e.lockOnceCreated("orders")
+	drops := func() int {
+		var n int
+		db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% DROP %'").Scan(&n)
+		return n
+	}
+	cfg := e.config(nil)
+	n1 := e.node("n1", cfg)
+	e.waitFor("the plan leader's DROP INDEX to wait in the server", time.Minute, func() bool { return drops() == 1 })
+	n1.kill()
+	e.waitFor("the server to abort the dead leader's DROP", 30*time.Second, func() bool { return drops() == 0 })
+	n2 := e.node("n2", cfg)
+	e.waitFor("the second leader's plan", time.Minute, func() bool { return strings.Contains(n2.log(), "msg=planned") })
+	if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if code := n2.wait(t, 3*time.Minute); code != 0 {
+		t.Fatalf("n2 exited %d\n%s", code, tail(n2.log(), 30))
+	}
+	b := e.barrier()
+	if b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+	e.checkTarget()
+	ix := stepNamed(stepsOf(b, "orders"), "indexes")
+	if ix == nil || !strings.Contains(ix.Detail, "already built") {
+		t.Errorf("orders' index step %+v: want the keys the DROP never took found in place", ix)
+	}
+}
+
 // A build that fails (here the DBA kills the ALTER TABLE, which the test
 // holds behind a metadata lock) fails its table's steps, and the job, with
 // the indexes named in the barrier.

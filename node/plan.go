@@ -408,6 +408,17 @@ func (n *Node) prepareTable(ctx context.Context, l *election.Leader, db *sql.DB,
 	pt := meta.PlanTable{DB: t.DB, Table: t.Name}
 	key := n.job.Key(meta.KindTables, t.DB+"."+t.Name)
 	if rec, ok, err := n.tableRecord(ctx, key); err != nil || ok {
+		if ok && err == nil {
+			// An earlier leader of this plan recorded the table and died,
+			// maybe with its DROP of the deferred indexes queued behind a
+			// lock on the table. Run later, that DROP would take away
+			// indexes the table's steps built: wait for it to end first.
+			if waited, err := n.waitOtherBuild(ctx, meta.TableStep{DB: t.DB, Table: t.Name}); err != nil {
+				return rec, err
+			} else if waited != "" {
+				n.log.Info("waited for an earlier plan leader's ALTER TABLE", "table", t.DB+"."+t.Name, "waited_for", waited)
+			}
+		}
 		return rec, err
 	}
 	name := quoteIdent(t.DB) + "." + quoteIdent(t.Name)

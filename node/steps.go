@@ -669,8 +669,13 @@ func (n *Node) findOtherBuild(ctx context.Context, s meta.TableStep) (*otherBuil
 	if n.target.IsTiDB() {
 		return tidbIndexJob(ctx, db, s.DB, s.Table)
 	}
-	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace("ALTER TABLE "+quoteIdent(s.DB)+"."+quoteIdent(s.Table)+" ADD ") + "%"
-	rows, err := db.QueryContext(ctx, "SELECT * FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE ? ORDER BY ID LIMIT 1", like)
+	// storm's two forms: the steps' ADD, and the plan's DROP of the
+	// deferred indexes of an existing table, which a plan leader that
+	// died may have left queued behind a lock on the table: run late,
+	// it would drop indexes the steps built.
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace("ALTER TABLE " + quoteIdent(s.DB) + "." + quoteIdent(s.Table))
+	rows, err := db.QueryContext(ctx, "SELECT * FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND (INFO LIKE ? OR INFO LIKE ?) ORDER BY ID LIMIT 1",
+		esc+" ADD %", esc+" DROP INDEX %")
 	if err != nil {
 		return nil, fmt.Errorf("process list: %w", err)
 	}
@@ -755,7 +760,9 @@ func tidbIndexJob(ctx context.Context, db *sql.DB, schema, table string) (*other
 		if !sub {
 			j.typ, j.state = row["JOB_TYPE"], strings.ToLower(row["STATE"])
 		}
-		if strings.HasPrefix(typ, "add index") {
+		// A drop counts too: a plan leader that died with its DROP of
+		// the deferred indexes queued leaves a job that may still run.
+		if strings.HasPrefix(typ, "add index") || strings.HasPrefix(typ, "drop index") {
 			j.addsIndex = true
 		}
 		j.progress = append(j.progress, row["STATE"]+"/"+row["SCHEMA_STATE"]+"/"+row["ROW_COUNT"])
