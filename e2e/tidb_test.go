@@ -382,6 +382,12 @@ func TestTiDBKillDuringIndexBuild(t *testing.T) {
 // addIndexJobs lists a table's add-index jobs among TiDB's last 100 DDL
 // jobs, each row by upper-case column name.
 func addIndexJobs(db *sql.DB, schema, table string) ([]map[string]string, error) {
+	return indexJobs(db, schema, table, "add index")
+}
+
+// indexJobs lists a table's DDL jobs of a type ("add index", "drop
+// index") among TiDB's last 100, each row by upper-case column name.
+func indexJobs(db *sql.DB, schema, table, typ string) ([]map[string]string, error) {
 	rows, err := db.Query("ADMIN SHOW DDL JOBS 100")
 	if err != nil {
 		return nil, err
@@ -402,7 +408,7 @@ func addIndexJobs(db *sql.DB, schema, table string) ([]map[string]string, error)
 		for i, c := range cols {
 			row[strings.ToUpper(c)] = vals[i].String
 		}
-		if row["DB_NAME"] == schema && row["TABLE_NAME"] == table && strings.Contains(strings.ToLower(row["JOB_TYPE"]), "add index") {
+		if row["DB_NAME"] == schema && row["TABLE_NAME"] == table && strings.Contains(strings.ToLower(row["JOB_TYPE"]), typ) {
 			out = append(out, row)
 		}
 	}
@@ -423,4 +429,77 @@ func ddlJob(db *sql.DB, schema, table string) (string, error) {
 		return row["JOB_ID"] + " " + row["STATE"], nil
 	}
 	return "", nil
+}
+
+// SIGKILL of the plan leader while its DROP INDEX of an existing empty
+// table's deferred keys is a DDL job held by a transaction that read the
+// table (TiDB's metadata lock). Unlike MariaDB's ALTER, the job outlives
+// its client: the next leader must wait for it before any row goes in,
+// or it would drop the indexes after the table's steps built them. The
+// job succeeds with each index once and every row.
+func TestTiDBPlanLeaderKilledMidDrop(t *testing.T) {
+	s := tidbtest.StartT(t, tidbtest.Options{})
+	e := newEnv(t, gendump.Options{Rows: 10_000, Format: "csv", Header: true})
+	e.tgt = tidbTarget(s)
+	db := e.db()
+	ctx := t.Context()
+	schema, err := os.ReadFile(filepath.Join(e.gen.Dir, e.gen.DB+".orders-schema.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"CREATE DATABASE `" + e.gen.DB + "`", "USE `" + e.gen.DB + "`", string(schema)} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	lock := e.lockOnceCreated("orders")
+	dropJob := func() string {
+		jobs, err := indexJobs(db, e.gen.DB, "orders", "drop index")
+		if err != nil {
+			return ""
+		}
+		for _, row := range jobs {
+			switch strings.ToLower(row["STATE"]) {
+			case "synced", "done", "cancelled", "rollback done":
+				continue
+			}
+			return row["JOB_ID"] + " " + row["STATE"]
+		}
+		return ""
+	}
+	cfg := e.config(nil)
+	n1 := e.node("n1", cfg)
+	e.waitFor("the plan leader's DROP INDEX job", 2*time.Minute, func() bool { return dropJob() != "" })
+	n1.kill()
+	n2 := e.node("n2", cfg)
+	e.waitFor("the second leader to wait for the dead one's DROP INDEX job", time.Minute, func() bool {
+		return strings.Contains(n2.log(), "waiting for it")
+	})
+	if job := dropJob(); job == "" {
+		t.Fatal("the dead leader's DROP INDEX job is gone before the lock is")
+	}
+	var rows int
+	if err := db.QueryRow("SELECT COUNT(*) FROM `" + e.gen.DB + "`.orders").Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("orders holds %d rows (%v) while the dead leader's DROP INDEX job waits", rows, err)
+	}
+	if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if code := n2.wait(t, 3*time.Minute); code != 0 {
+		t.Fatalf("n2 exited %d\n%s", code, tail(n2.log(), 30))
+	}
+	b := e.barrier()
+	if b == nil || b.Status != meta.StatusSucceeded {
+		t.Fatalf("barrier %+v", b)
+	}
+	e.checkTarget()
+	ix := stepNamed(stepsOf(b, "orders"), "indexes")
+	if ix == nil || !strings.Contains(ix.Detail, "added") {
+		t.Errorf("orders' index step %+v: want the keys the dead leader's job dropped added back", ix)
+	}
 }
