@@ -78,6 +78,12 @@ type env struct {
 	gen       gendump.Options
 	extra     map[string]string // config lines added under their sections
 	tgt       target            // the database the nodes import into
+	// dbs are the test's own pools by DSN (db): tests poll the target
+	// every 50 ms, and a pool a call, each keeping its connection until
+	// the test ends, ran MariaDB out of connections (Error 1040) in a
+	// long wait.
+	dbMu sync.Mutex
+	dbs  map[string]*sql.DB
 }
 
 // target is a database the nodes import into: the private MariaDB unless a
@@ -343,11 +349,21 @@ func (e *env) claimsOf(node string) []string {
 
 func (e *env) db() *sql.DB {
 	e.t.Helper()
-	db, err := sql.Open("mysql", e.tgt.dsn(""))
+	dsn := e.tgt.dsn("")
+	e.dbMu.Lock()
+	defer e.dbMu.Unlock()
+	if db, ok := e.dbs[dsn]; ok {
+		return db
+	}
+	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { db.Close() })
+	if e.dbs == nil {
+		e.dbs = map[string]*sql.DB{}
+	}
+	e.dbs[dsn] = db
 	return db
 }
 

@@ -301,19 +301,7 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 	if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
-	if code := survivor.wait(t, 3*time.Minute); code != 0 {
-		t.Fatalf("%s exited %d\n%s", survivor.id, code, tail(survivor.log(), 30))
-	}
-	b := e.barrier()
-	if b.Status != meta.StatusSucceeded {
-		t.Fatalf("barrier %+v", b)
-	}
-	e.checkTarget()
-	ix := stepNamed(stepsOf(b, "orders"), "indexes")
-	if ix == nil {
-		t.Fatalf("orders: no index step in %+v", stepsOf(b, "orders"))
-	}
-	t.Logf("orders' index step after the takeover: %s", ix.Detail)
+	ix := e.succeeded(survivor, 3*time.Minute, "orders")
 	if !strings.Contains(ix.Detail, "waited for") && !strings.Contains(ix.Detail, "added") {
 		t.Errorf("index step %+v", ix)
 	}
@@ -351,19 +339,7 @@ func TestE2EKillWhileIndexBuildRuns(t *testing.T) {
 	if builder == "n1" {
 		survivor = procs["n2"]
 	}
-	if code := survivor.wait(t, 4*time.Minute); code != 0 {
-		t.Fatalf("%s exited %d\n%s", survivor.id, code, tail(survivor.log(), 30))
-	}
-	b := e.barrier()
-	if b.Status != meta.StatusSucceeded {
-		t.Fatalf("barrier %+v", b)
-	}
-	e.checkTarget()
-	ix := stepNamed(stepsOf(b, "orders"), "indexes")
-	if ix == nil {
-		t.Fatalf("orders: no index step in %+v", stepsOf(b, "orders"))
-	}
-	t.Logf("orders' index step after the takeover: %s", ix.Detail)
+	ix := e.succeeded(survivor, 4*time.Minute, "orders")
 	// The survivor waited for the dead node's ALTER or found its indexes
 	// built; "added" would mean a second build of an index the first one
 	// had made, which the server would have refused (duplicate key name).
@@ -385,20 +361,7 @@ func TestE2EPlanLeaderKilledMidDrop(t *testing.T) {
 	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "csv", Header: true})
 	db := e.db()
 	ctx := context.Background()
-	schema, err := os.ReadFile(filepath.Join(e.gen.Dir, e.gen.DB+".orders-schema.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"CREATE DATABASE `" + e.gen.DB + "`", "USE `" + e.gen.DB + "`", string(schema)} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	e.createFromSchema("orders")
 	lock := e.lockOnceCreated("orders")
 	drops := func() int {
 		var n int
@@ -415,16 +378,8 @@ func TestE2EPlanLeaderKilledMidDrop(t *testing.T) {
 	if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
-	if code := n2.wait(t, 3*time.Minute); code != 0 {
-		t.Fatalf("n2 exited %d\n%s", code, tail(n2.log(), 30))
-	}
-	b := e.barrier()
-	if b.Status != meta.StatusSucceeded {
-		t.Fatalf("barrier %+v", b)
-	}
-	e.checkTarget()
-	ix := stepNamed(stepsOf(b, "orders"), "indexes")
-	if ix == nil || !strings.Contains(ix.Detail, "already built") {
+	ix := e.succeeded(n2, 3*time.Minute, "orders")
+	if !strings.Contains(ix.Detail, "already built") {
 		t.Errorf("orders' index step %+v: want the keys the DROP never took found in place", ix)
 	}
 }
@@ -574,6 +529,49 @@ func (e *env) lockOnceCreated(table string) *sql.Conn {
 		e.t.Fatal(err)
 	}
 	return lock
+}
+
+// succeeded waits for p to exit 0 and wants a succeeded barrier and the
+// target equal to the source, rows and indexes; it returns the table's
+// index step.
+func (e *env) succeeded(p *proc, timeout time.Duration, table string) *meta.StepResult {
+	e.t.Helper()
+	if code := p.wait(e.t, timeout); code != 0 {
+		e.t.Fatalf("%s exited %d\n%s", p.id, code, tail(p.log(), 30))
+	}
+	b := e.barrier()
+	if b == nil || b.Status != meta.StatusSucceeded {
+		e.t.Fatalf("barrier %+v", b)
+	}
+	e.checkTarget()
+	ix := stepNamed(stepsOf(b, table), "indexes")
+	if ix == nil {
+		e.t.Fatalf("%s: no index step in %+v", table, stepsOf(b, table))
+	}
+	e.t.Logf("%s's index step: %s", table, ix.Detail)
+	return ix
+}
+
+// createFromSchema creates the generated database and one of its tables
+// from the dump's schema file, as a DBA would before the job: an existing
+// empty table with every index.
+func (e *env) createFromSchema(table string) {
+	e.t.Helper()
+	schema, err := os.ReadFile(filepath.Join(e.gen.Dir, e.gen.DB+"."+table+"-schema.sql"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := e.db().Conn(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS `" + e.gen.DB + "`", "USE `" + e.gen.DB + "`", string(schema)} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			e.t.Fatalf("%s: %v", q, err)
+		}
+	}
 }
 
 // stepClaimer names the node holding a generated table's step claim, or "".

@@ -443,20 +443,7 @@ func TestTiDBPlanLeaderKilledMidDrop(t *testing.T) {
 	e.tgt = tidbTarget(s)
 	db := e.db()
 	ctx := t.Context()
-	schema, err := os.ReadFile(filepath.Join(e.gen.Dir, e.gen.DB+".orders-schema.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"CREATE DATABASE `" + e.gen.DB + "`", "USE `" + e.gen.DB + "`", string(schema)} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	e.createFromSchema("orders")
 	lock := e.lockOnceCreated("orders")
 	dropJob := func() string {
 		jobs, err := indexJobs(db, e.gen.DB, "orders", "drop index")
@@ -490,16 +477,8 @@ func TestTiDBPlanLeaderKilledMidDrop(t *testing.T) {
 	if _, err := lock.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
-	if code := n2.wait(t, 3*time.Minute); code != 0 {
-		t.Fatalf("n2 exited %d\n%s", code, tail(n2.log(), 30))
-	}
-	b := e.barrier()
-	if b == nil || b.Status != meta.StatusSucceeded {
-		t.Fatalf("barrier %+v", b)
-	}
-	e.checkTarget()
-	ix := stepNamed(stepsOf(b, "orders"), "indexes")
-	if ix == nil || !strings.Contains(ix.Detail, "added") {
+	ix := e.succeeded(n2, 3*time.Minute, "orders")
+	if !strings.Contains(ix.Detail, "added") {
 		t.Errorf("orders' index step %+v: want the keys the dead leader's job dropped added back", ix)
 	}
 }
