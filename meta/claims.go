@@ -130,7 +130,7 @@ func commit(ctx context.Context, txn func() clientv3.Txn) (resp *clientv3.TxnRes
 	pause := commitBackoff
 	for {
 		resp, err = txn().Commit()
-		if err == nil || !transient(ctx, err) {
+		if err == nil || !Transient(ctx, err) {
 			return resp, uncertain, err
 		}
 		uncertain = true
@@ -147,11 +147,11 @@ func commit(ctx context.Context, txn func() clientv3.Txn) (resp *clientv3.TxnRes
 // up to maxCommitBackoff.
 var commitBackoff, maxCommitBackoff = 50 * time.Millisecond, time.Second
 
-// transient tells an etcd error after which a request may succeed if sent
+// Transient tells an etcd error after which a request may succeed if sent
 // again: etcd unavailable (no connection, no leader, a leader change, a
 // request timed out inside etcd) or overloaded. A lease that is gone, a
 // refused request, or ctx itself ending is not.
-func transient(ctx context.Context, err error) bool {
+func Transient(ctx context.Context, err error) bool {
 	if err == nil || ctx.Err() != nil {
 		return false
 	}

@@ -205,7 +205,7 @@ func TestPoolGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, _, err := ClaimShard(ctx, cli, job, "s1", "me", lease.ID); err == nil || transient(ctx, err) {
+	if _, _, err := ClaimShard(ctx, cli, job, "s1", "me", lease.ID); err == nil || Transient(ctx, err) {
 		t.Fatalf("claim on a revoked lease: %v, want a lasting error", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -242,8 +242,8 @@ func TestTransientErrors(t *testing.T) {
 		{"ctx ended", ended, status.Error(codes.Unavailable, "error reading from server: EOF"), false},
 	}
 	for _, tt := range tests {
-		if got := transient(tt.ctx, tt.err); got != tt.want {
-			t.Errorf("%s: transient(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		if got := Transient(tt.ctx, tt.err); got != tt.want {
+			t.Errorf("%s: Transient(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
 	}
 }

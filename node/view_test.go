@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"storm/internal/etcdserver"
 	"storm/meta"
@@ -237,5 +240,62 @@ func TestViewPicksAcrossTables(t *testing.T) {
 	v.mu.Unlock()
 	if id, _, ok := v.next(ctx); !ok || id != "b0" {
 		t.Errorf("after b0's owner died, next gave %q, want b0", id)
+	}
+}
+
+// cutKV is the real etcd's KV whose Txn commits fail with Unavailable
+// while fails lasts: what a client sees when a link is cut under a request
+// the client's own retries leave to the caller (a Txn; range reads are
+// retried inside clientv3).
+type cutKV struct {
+	clientv3.KV
+	fails atomic.Int32
+}
+
+func (k *cutKV) Txn(ctx context.Context) clientv3.Txn { return cutTxn{Txn: k.KV.Txn(ctx), kv: k} }
+
+type cutTxn struct {
+	clientv3.Txn
+	kv *cutKV
+}
+
+func (t cutTxn) If(c ...clientv3.Cmp) clientv3.Txn  { t.Txn = t.Txn.If(c...); return t }
+func (t cutTxn) Then(o ...clientv3.Op) clientv3.Txn { t.Txn = t.Txn.Then(o...); return t }
+func (t cutTxn) Else(o ...clientv3.Op) clientv3.Txn { t.Txn = t.Txn.Else(o...); return t }
+func (t cutTxn) Commit() (*clientv3.TxnResponse, error) {
+	if t.kv.fails.Add(-1) >= 0 {
+		return nil, status.Error(codes.Unavailable, "error reading from server: EOF")
+	}
+	return t.Txn.Commit()
+}
+
+// A view whose first read meets etcd cut off tries again instead of
+// failing its start: a node's session outlives a cut of a second or two,
+// and a view that gave up would make the whole node join again
+// (TestFaultEtcdCompaction met it once, a step view starting while the
+// test cut the link: "read cancel and barrier: ... Unavailable").
+func TestViewFirstReadOutlivesACut(t *testing.T) {
+	_, cli := etcdserver.StartT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	job, _ := meta.NewJob("/storm", "view-cut")
+	if _, err := cli.Put(ctx, job.Shard("s0"), meta.Encode(meta.Shard{ID: "s0"})); err != nil {
+		t.Fatal(err)
+	}
+	kv := &cutKV{KV: cli.KV}
+	kv.fails.Store(2)
+	cli.KV = kv
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	v := newView[meta.Shard](job, meta.ImportPool, "me", log)
+	stop, err := v.start(ctx, cli)
+	if err != nil {
+		t.Fatalf("the view's start failed on a cut etcd read: %v", err)
+	}
+	defer stop()
+	if kv.fails.Load() >= 0 {
+		t.Fatalf("the view's reads met %d cut(s), want 2", 2-kv.fails.Load())
+	}
+	if c := v.snapshot(); c.Shards != 1 {
+		t.Fatalf("view after the cut: %+v", c)
 	}
 }
