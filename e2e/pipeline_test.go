@@ -277,7 +277,7 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 	cfg := e.config(map[string]string{"node.workers": "2"})
 	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
 	procs := map[string]*proc{"n1": n1, "n2": n2}
-	lock := e.lockOnceCreated("orders")
+	lock := e.lockOnceCreated("orders", "idx_status")
 	ctx := context.Background()
 	var builder string
 	e.waitFor("orders' ALTER TABLE to wait in the server", 2*time.Minute, func() bool {
@@ -362,7 +362,7 @@ func TestE2EPlanLeaderKilledMidDrop(t *testing.T) {
 	db := e.db()
 	ctx := context.Background()
 	e.createFromSchema("orders")
-	lock := e.lockOnceCreated("orders")
+	lock := e.lockOnceCreated("orders", "")
 	drops := func() int {
 		var n int
 		db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% DROP %'").Scan(&n)
@@ -396,7 +396,10 @@ func TestE2EIndexBuildFails(t *testing.T) {
 	}
 	defer lock.Close()
 	n1 := e.node("n1", e.config(nil))
-	e.waitFor("orders to exist", time.Minute, func() bool { return hasTable(db, e.gen.DB, "orders") })
+	// Past the plan's DROP of its deferred keys (see lockOnceCreated).
+	e.waitFor("orders to exist without idx_status", time.Minute, func() bool {
+		return hasTable(db, e.gen.DB, "orders") && !hasIndex(t, db, e.gen.DB, "orders", "idx_status")
+	})
 	holdMDL(t, lock, e.gen.DB, "orders")
 	var id int64
 	e.waitFor("orders' ALTER TABLE", time.Minute, func() bool {
@@ -506,14 +509,18 @@ func TestE2ETwoFulltextKeys(t *testing.T) {
 
 // lockOnceCreated takes a shared metadata lock on a generated table as soon
 // as the plan has created it, and keeps it in an open transaction: an
-// ALTER of the table waits behind it until the test commits.
-func (e *env) lockOnceCreated(table string) *sql.Conn {
+// ALTER of the table waits behind it until the test commits. With dropped
+// (an index the schema file defers) it waits for the plan to have dropped
+// that index too: on MariaDB storm creates the table as written and then
+// drops its deferred keys, and a lock taken in between would hold that
+// DROP, and the plan with it, rather than the steps' ADD.
+func (e *env) lockOnceCreated(table, dropped string) *sql.Conn {
 	e.t.Helper()
 	db := e.db()
 	e.waitFor(table+" to exist", time.Minute, func() bool {
 		var n int
 		db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", e.gen.DB, table).Scan(&n)
-		return n == 1
+		return n == 1 && (dropped == "" || !hasIndex(e.t, db, e.gen.DB, table, dropped))
 	})
 	ctx := context.Background()
 	lock, err := db.Conn(ctx)

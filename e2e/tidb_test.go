@@ -333,7 +333,7 @@ func TestTiDBKillDuringIndexBuild(t *testing.T) {
 	cfg := e.config(map[string]string{"node.workers": "2"})
 	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
 	procs := map[string]*proc{"n1": n1, "n2": n2}
-	lock := e.lockOnceCreated("orders")
+	lock := e.lockOnceCreated("orders", "idx_status") // TiDB creates it without
 	ctx := t.Context()
 	var builder string
 	e.waitFor("orders' ADD INDEX job", 2*time.Minute, func() bool {
@@ -444,7 +444,7 @@ func TestTiDBPlanLeaderKilledMidDrop(t *testing.T) {
 	db := e.db()
 	ctx := t.Context()
 	e.createFromSchema("orders")
-	lock := e.lockOnceCreated("orders")
+	lock := e.lockOnceCreated("orders", "")
 	dropJob := func() string {
 		jobs, err := indexJobs(db, e.gen.DB, "orders", "drop index")
 		if err != nil {

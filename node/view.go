@@ -167,11 +167,12 @@ func (v *view[T]) run(ctx context.Context, cli *clientv3.Client) error {
 		rev, err := v.load(ctx, cli)
 		if err != nil {
 			// A first read that etcd failed for a moment (a cut link, a
-			// leader change) is tried again like a later one: the node's
-			// session outlives such a moment, and giving up here would
-			// make the whole node join again. If etcd is gone for good,
-			// the lost session ends ctx.
-			if ctx.Err() != nil || first && !meta.Transient(ctx, err) {
+			// leader change) or that a compaction overtook (it reads
+			// page by page at one revision) is tried again like a later
+			// one: the node's session outlives such a moment, and giving
+			// up here would make the whole node join again. If etcd is
+			// gone for good, the lost session ends ctx.
+			if ctx.Err() != nil || first && !meta.Transient(ctx, err) && !errors.Is(err, rpctypes.ErrCompacted) {
 				return err
 			}
 			v.log.Warn("shard view re-read failed; retrying", "err", err)

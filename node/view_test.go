@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -250,6 +251,15 @@ func TestViewPicksAcrossTables(t *testing.T) {
 type cutKV struct {
 	clientv3.KV
 	fails atomic.Int32
+	// compacted Gets fail as if a compaction overtook a paged read.
+	compacted atomic.Int32
+}
+
+func (k *cutKV) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	if k.compacted.Add(-1) >= 0 {
+		return nil, rpctypes.ErrCompacted
+	}
+	return k.KV.Get(ctx, key, opts...)
 }
 
 func (k *cutKV) Txn(ctx context.Context) clientv3.Txn { return cutTxn{Txn: k.KV.Txn(ctx), kv: k} }
@@ -269,8 +279,8 @@ func (t cutTxn) Commit() (*clientv3.TxnResponse, error) {
 	return t.Txn.Commit()
 }
 
-// A view whose first read meets etcd cut off tries again instead of
-// failing its start: a node's session outlives a cut of a second or two,
+// A view whose first read meets etcd cut off, or a compaction, tries again
+// instead of failing its start: a node's session outlives a cut of a second or two,
 // and a view that gave up would make the whole node join again
 // (TestFaultEtcdCompaction met it once, a step view starting while the
 // test cut the link: "read cancel and barrier: ... Unavailable").
@@ -284,6 +294,7 @@ func TestViewFirstReadOutlivesACut(t *testing.T) {
 	}
 	kv := &cutKV{KV: cli.KV}
 	kv.fails.Store(2)
+	kv.compacted.Store(1)
 	cli.KV = kv
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	v := newView[meta.Shard](job, meta.ImportPool, "me", log)
@@ -292,8 +303,8 @@ func TestViewFirstReadOutlivesACut(t *testing.T) {
 		t.Fatalf("the view's start failed on a cut etcd read: %v", err)
 	}
 	defer stop()
-	if kv.fails.Load() >= 0 {
-		t.Fatalf("the view's reads met %d cut(s), want 2", 2-kv.fails.Load())
+	if kv.fails.Load() >= 0 || kv.compacted.Load() >= 0 {
+		t.Fatalf("the view's reads met %d cut(s) and %d compaction(s), want 2 and 1", 2-kv.fails.Load(), 1-kv.compacted.Load())
 	}
 	if c := v.snapshot(); c.Shards != 1 {
 		t.Fatalf("view after the cut: %+v", c)
