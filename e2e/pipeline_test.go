@@ -273,27 +273,12 @@ func TestE2EBadSchemaKey(t *testing.T) {
 // build, and the job succeeds with each index once.
 func TestE2EKillDuringIndexBuild(t *testing.T) {
 	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "csv", Header: true})
-	db := e.db()
 	cfg := e.config(map[string]string{"node.workers": "2"})
 	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
-	procs := map[string]*proc{"n1": n1, "n2": n2}
 	lock := e.lockOnceCreated("orders", "idx_status")
 	ctx := context.Background()
-	var builder string
-	e.waitFor("orders' ALTER TABLE to wait in the server", 2*time.Minute, func() bool {
-		var n int
-		db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% ADD %'").Scan(&n)
-		if n == 0 {
-			return false
-		}
-		builder = e.stepClaimer("orders")
-		return builder != ""
-	})
-	procs[builder].kill()
-	survivor := procs["n1"]
-	if builder == "n1" {
-		survivor = procs["n2"]
-	}
+	survivor := e.killStepClaimer("orders' ALTER TABLE to wait in the server", 2*time.Minute, "orders",
+		func() bool { return e.alters("orders", "ADD", "") > 0 }, n1, n2)
 	// The survivor claims the steps once the dead node's lease ends; then
 	// the metadata lock goes.
 	e.waitFor("the survivor to claim orders' steps", time.Minute, func() bool { return e.stepClaimer("orders") == survivor.id })
@@ -315,30 +300,12 @@ func TestE2EKillDuringIndexBuild(t *testing.T) {
 // index once and every row in place.
 func TestE2EKillWhileIndexBuildRuns(t *testing.T) {
 	e := newEnv(t, gendump.Options{Rows: 1_200_000, Format: "csv", Header: true})
-	db := e.db()
 	// storm's default shard and batch sizes: the harness's small ones
 	// would make thousands of shards of this dataset.
 	cfg := e.config(map[string]string{"node.workers": "2", "import.shard-size": "", "import.batch-size": ""})
-	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
-	procs := map[string]*proc{"n1": n1, "n2": n2}
-	var builder string
-	e.waitFor("orders' ALTER TABLE to run in the server", 4*time.Minute, func() bool {
-		var n int
-		db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% ADD %' AND STATE NOT LIKE 'Waiting%'").Scan(&n)
-		if n == 0 {
-			return false
-		}
-		builder = e.stepClaimer("orders")
-		return builder != ""
-	})
-	procs[builder].kill()
-	var still int
-	db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% ADD %'").Scan(&still)
-	t.Logf("%s killed during orders' index build; its ALTER still in the server: %v", builder, still > 0)
-	survivor := procs["n1"]
-	if builder == "n1" {
-		survivor = procs["n2"]
-	}
+	survivor := e.killStepClaimer("orders' ALTER TABLE to run in the server", 4*time.Minute, "orders",
+		func() bool { return e.alters("orders", "ADD", "Waiting%") > 0 }, e.node("n1", cfg), e.node("n2", cfg))
+	t.Logf("orders' index build killed; its ALTER still in the server: %v", e.alters("orders", "ADD", "") > 0)
 	ix := e.succeeded(survivor, 4*time.Minute, "orders")
 	// The survivor waited for the dead node's ALTER or found its indexes
 	// built; "added" would mean a second build of an index the first one
@@ -359,15 +326,10 @@ func TestE2EKillWhileIndexBuildRuns(t *testing.T) {
 // outlives its client: TestTiDBPlanLeaderKilledMidDrop.)
 func TestE2EPlanLeaderKilledMidDrop(t *testing.T) {
 	e := newEnv(t, gendump.Options{Rows: 20_000, Format: "csv", Header: true})
-	db := e.db()
 	ctx := context.Background()
 	e.createFromSchema("orders")
 	lock := e.lockOnceCreated("orders", "")
-	drops := func() int {
-		var n int
-		db.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE %orders% DROP %'").Scan(&n)
-		return n
-	}
+	drops := func() int { return e.alters("orders", "DROP", "") }
 	cfg := e.config(nil)
 	n1 := e.node("n1", cfg)
 	e.waitFor("the plan leader's DROP INDEX to wait in the server", time.Minute, func() bool { return drops() == 1 })
@@ -536,6 +498,43 @@ func (e *env) lockOnceCreated(table, dropped string) *sql.Conn {
 		e.t.Fatal(err)
 	}
 	return lock
+}
+
+// alters counts the statements ALTER TABLE <table> <verb> ... in the
+// target's process list, leaving out those whose state is like notState
+// ("": none left out).
+func (e *env) alters(table, verb, notState string) int {
+	e.t.Helper()
+	q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ?"
+	args := []any{"ALTER TABLE %" + table + "% " + verb + " %"}
+	if notState != "" {
+		q += " AND STATE NOT LIKE ?"
+		args = append(args, notState)
+	}
+	var n int
+	e.db().QueryRow(q, args...).Scan(&n)
+	return n
+}
+
+// killStepClaimer waits until building says a table's index build is
+// under way and a node holds the table's steps, SIGKILLs that node and
+// returns the other one of the two.
+func (e *env) killStepClaimer(what string, timeout time.Duration, table string, building func() bool, a, b *proc) *proc {
+	e.t.Helper()
+	var builder string
+	e.waitFor(what, timeout, func() bool {
+		if !building() {
+			return false
+		}
+		builder = e.stepClaimer(table)
+		return builder == a.id || builder == b.id
+	})
+	if builder == a.id {
+		a.kill()
+		return b
+	}
+	b.kill()
+	return a
 }
 
 // succeeded waits for p to exit 0 and wants a succeeded barrier and the

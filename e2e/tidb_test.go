@@ -332,23 +332,12 @@ func TestTiDBKillDuringIndexBuild(t *testing.T) {
 	db := e.db()
 	cfg := e.config(map[string]string{"node.workers": "2"})
 	n1, n2 := e.node("n1", cfg), e.node("n2", cfg)
-	procs := map[string]*proc{"n1": n1, "n2": n2}
 	lock := e.lockOnceCreated("orders", "idx_status") // TiDB creates it without
 	ctx := t.Context()
-	var builder string
-	e.waitFor("orders' ADD INDEX job", 2*time.Minute, func() bool {
+	survivor := e.killStepClaimer("orders' ADD INDEX job", 2*time.Minute, "orders", func() bool {
 		job, err := ddlJob(db, e.gen.DB, "orders")
-		if err != nil || job == "" {
-			return false
-		}
-		builder = e.stepClaimer("orders")
-		return builder != ""
-	})
-	procs[builder].kill()
-	survivor := procs["n1"]
-	if builder == "n1" {
-		survivor = procs["n2"]
-	}
+		return err == nil && job != ""
+	}, n1, n2)
 	e.waitFor("the survivor to claim orders' steps", time.Minute, func() bool { return e.stepClaimer("orders") == survivor.id })
 	if job, err := ddlJob(db, e.gen.DB, "orders"); err != nil || job == "" {
 		t.Fatalf("the dead node's DDL job is gone (%q, %v)", job, err)

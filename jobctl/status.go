@@ -85,6 +85,22 @@ const (
 	TableFailed    = "failed"
 )
 
+// StepState is the state of a table while a node does step (a meta.Step*
+// name); ok is false for a step that has none of its own.
+func StepState(step string) (state string, ok bool) {
+	switch step {
+	case meta.StepIndexes:
+		return TableIndexing, true
+	case meta.StepCheck:
+		return TableChecking, true
+	case meta.StepAnalyze:
+		return TableAnalyzing, true
+	case meta.StepAdminChecksum:
+		return TableVerifying, true
+	}
+	return "", false
+}
+
 // TableState is one table of the job.
 type TableState struct {
 	DB         string `json:"db"`
@@ -591,15 +607,8 @@ func (t *tracker) tables() []TableState {
 			ts.Node = t.sclaims[id].Node
 			ts.State = TableWaiting
 			if p, ok := t.sprog[id]; ok && p.Node == ts.Node {
-				switch p.Step {
-				case meta.StepIndexes:
-					ts.State = TableIndexing
-				case meta.StepCheck:
-					ts.State = TableChecking
-				case meta.StepAnalyze:
-					ts.State = TableAnalyzing
-				case meta.StepAdminChecksum:
-					ts.State = TableVerifying
+				if state, ok := StepState(p.Step); ok {
+					ts.State = state
 				}
 			}
 		case len(t.steps) == 0 && ts.Shards > 0 && verifyDone:

@@ -165,17 +165,9 @@ func (n *Node) tableStates(sv *view[meta.TableStep], iv *view[meta.Shard]) map[s
 	}
 	n.metrics.steps.mu.Lock()
 	for table, step := range n.metrics.steps.now {
-		switch step {
-		case meta.StepIndexes:
-			out[table] = jobctl.TableIndexing
-		case meta.StepCheck:
-			out[table] = jobctl.TableChecking
-		case meta.StepAnalyze:
-			out[table] = jobctl.TableAnalyzing
-		case meta.StepAdminChecksum:
-			out[table] = jobctl.TableVerifying
-		default:
-			out[table] = step
+		out[table] = step
+		if state, ok := jobctl.StepState(step); ok {
+			out[table] = state
 		}
 	}
 	n.metrics.steps.mu.Unlock()

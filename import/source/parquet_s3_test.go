@@ -11,7 +11,6 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"storm/import/storage"
 	"storm/internal/parquetgen"
 	"storm/internal/s3test"
 )
@@ -31,9 +30,7 @@ import (
 func TestParquetS3Requests(t *testing.T) {
 	srv := s3test.StartT(t)
 	cnt := srv.Count(t)
-	storage.ConfigureS3(storage.S3Config{Endpoint: cnt.Endpoint(), Region: s3test.Region, ForcePathStyle: true,
-		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
-	t.Cleanup(func() { storage.ConfigureS3(storage.S3Config{}) })
+	useS3(t, srv, cnt.Endpoint())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := srv.CreateBucket(ctx, "bkt"); err != nil {

@@ -19,6 +19,15 @@ import (
 	"storm/internal/s3test"
 )
 
+// useS3 points storm's storage at srv through endpoint (the server's own,
+// or a proxy in front of it) for the test.
+func useS3(t *testing.T, srv *s3test.Server, endpoint string) {
+	t.Helper()
+	storage.ConfigureS3(storage.S3Config{Endpoint: endpoint, Region: s3test.Region, ForcePathStyle: true,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
+	t.Cleanup(func() { storage.ConfigureS3(storage.S3Config{}) })
+}
+
 // TestS3SameAsLocal puts one dump in a directory and in a bucket of a real
 // S3 server, and checks that everything source does gives the same result
 // on both: discovery (mydumper names and routing rules), splitting (by
@@ -26,9 +35,7 @@ import (
 // middle (a ranged GET from the checkpoint), and schema files.
 func TestS3SameAsLocal(t *testing.T) {
 	srv := s3test.StartT(t)
-	storage.ConfigureS3(storage.S3Config{Endpoint: srv.Endpoint(), Region: s3test.Region, ForcePathStyle: true,
-		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
-	t.Cleanup(func() { storage.ConfigureS3(storage.S3Config{}) })
+	useS3(t, srv, srv.Endpoint())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := srv.CreateBucket(ctx, "bkt"); err != nil {
